@@ -1,0 +1,39 @@
+# native-sidecar-policy: the two commands of the README are `make run` and `make test`.
+WASM := target/wasm32-wasip1/release/native_sidecar_policy.wasm
+SETTINGS ?= tests/fixtures/settings/injector.json
+REQUEST ?= tests/fixtures/requests/pod-create-unknown-fields.json
+
+.PHONY: setup wasm run test unit e2e lint fmt clean
+
+# Everything a fresh machine needs: the wasm target, and bats + jq for e2e.
+setup:
+	rustup target add wasm32-wasip1
+	@command -v bats >/dev/null && command -v jq >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq bats jq >/dev/null; \
+	  else echo "install bats and jq (apt-get install bats jq) for the e2e suite"; fi; }
+
+$(WASM): setup $(shell find src -type f) Cargo.toml Cargo.lock
+	cargo build --locked --target wasm32-wasip1 --release
+	@ls -l $(WASM) | awk '{printf "module: %s (%d bytes)\n", $$9, $$5}'
+
+wasm: $(WASM)
+
+# Build the module and evaluate the shipped sample request under wasmtime.
+run: $(WASM)
+	cargo run --locked --quiet --example evaluate -- --settings $(SETTINGS) $(REQUEST)
+
+# Every test: unit tests, the module under wasmtime, then the e2e suite.
+test: $(WASM) lint
+	cargo test --locked
+	bats e2e/
+
+# The policy's own code must be panic-free (see the lints in src/lib.rs).
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --locked --lib -- -D warnings
+
+fmt:
+	cargo fmt --all
+
+clean:
+	cargo clean

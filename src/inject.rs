@@ -1,0 +1,599 @@
+//! Native sidecar injection: which templates a Pod gets, where they go, and
+//! what they bring along (volumes, app mounts and env), as a plan of additions.
+//!
+//! Idempotence rests on one rule: a template whose container name is already in
+//! the pod is not injected again, so evaluating our own output adds nothing.
+
+use serde_json::{Map, Value, json};
+
+use crate::plan::{At, Edit, Plan};
+use crate::request::{Container, Workload};
+use crate::settings::{Compiled, Injection, Position, Template};
+
+/// Pod annotation (or label) that picks templates: `"true"`, `"false"` or `"a,b"`.
+pub const INJECT_KEY: &str = "native-sidecar.kubewarden.io/inject";
+/// Pod annotation recording what was injected (JSON).
+pub const STATUS_KEY: &str = "native-sidecar.kubewarden.io/status";
+/// Env var set on every injected sidecar, its value the template name. It lives
+/// in a field every Kubernetes client knows, so it survives a webhook that
+/// strips `restartPolicy` and lets the stripped-field check find the victim.
+pub const MARKER_ENV: &str = "KUBEWARDEN_NATIVE_SIDECAR";
+
+/// The init container a template inserts: the operator's container, made a
+/// native sidecar and marked. Built once, when the settings are compiled.
+pub fn native_container(container: &Map<String, Value>, template_id: &str) -> Value {
+    let mut native = container.clone();
+    native.insert("restartPolicy".to_owned(), json!("Always"));
+    let marker = json!({"name": MARKER_ENV, "value": template_id});
+    match native.get_mut("env") {
+        Some(Value::Array(env)) => env.push(marker),
+        _ => {
+            native.insert("env".to_owned(), json!([marker]));
+        }
+    }
+    Value::Object(native)
+}
+
+/// What the pod asked for through its annotation or label.
+#[derive(Debug, PartialEq)]
+enum Ask<'a> {
+    Nothing,
+    AllOptIn,
+    OptOut,
+    Named(Vec<&'a str>),
+}
+
+fn ask<'a>(workload: &Workload<'a>) -> Ask<'a> {
+    // The annotation can list templates; the label exists for objectSelector.
+    let Some(value) = workload
+        .annotation(INJECT_KEY)
+        .or_else(|| workload.label(INJECT_KEY))
+    else {
+        return Ask::Nothing;
+    };
+    let value = value.trim();
+    if value.eq_ignore_ascii_case("true") {
+        Ask::AllOptIn
+    } else if value.eq_ignore_ascii_case("false") {
+        Ask::OptOut
+    } else {
+        Ask::Named(
+            value
+                .split(',')
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .collect(),
+        )
+    }
+}
+
+/// Where a sidecar of this pass was anchored, so that several templates with the
+/// same position keep their settings order.
+#[derive(Debug, PartialEq)]
+enum Anchor<'t> {
+    First,
+    After(&'t str),
+}
+
+/// `initContainers` as they will be after this pass, to compute insert indices.
+struct InitSlots<'p, 't> {
+    slots: Vec<(&'p str, Option<Anchor<'t>>)>,
+}
+
+impl<'p, 't> InitSlots<'p, 't>
+where
+    't: 'p,
+{
+    fn index_of(&self, name: &str) -> Option<usize> {
+        self.slots.iter().position(|(n, _)| *n == name)
+    }
+
+    /// The first index at or after `start` not taken by a sidecar of this pass with `anchor`.
+    fn after_ours(&self, mut start: usize, anchor: &Anchor<'t>) -> usize {
+        while matches!(self.slots.get(start), Some((_, Some(a))) if a == anchor) {
+            start += 1;
+        }
+        start
+    }
+
+    /// Where `template` goes; `None` when its anchor is missing (the caller falls back to first).
+    fn place(&self, position: &'t Position) -> Option<(usize, Option<Anchor<'t>>)> {
+        match position {
+            Position::First => Some((self.after_ours(0, &Anchor::First), Some(Anchor::First))),
+            Position::Last => Some((self.slots.len(), None)),
+            Position::After(name) => {
+                let anchor = Anchor::After(name);
+                self.index_of(name)
+                    .map(|i| (self.after_ours(i + 1, &anchor), Some(anchor)))
+            }
+            Position::Before(name) => self.index_of(name).map(|i| (i, None)),
+        }
+    }
+}
+
+/// Adds to `plan` the injection of every template the pod gets.
+pub fn plan_injection(compiled: &Compiled, workload: &Workload, plan: &mut Plan) {
+    let chosen = choose(compiled, workload, plan);
+    if chosen.is_empty() {
+        return;
+    }
+    let spec = &workload.spec;
+    if spec.host_network() && !compiled.inject_host_network_pods {
+        if ask(workload) != Ask::Nothing {
+            plan.warn(
+                "no sidecar injected: the pod uses hostNetwork and this policy is configured \
+                 not to inject into hostNetwork pods (setting injectHostNetworkPods)"
+                    .to_owned(),
+            );
+        }
+        return;
+    }
+
+    let spec_at = &workload.spec_pointer;
+    let mut init = InitSlots {
+        slots: spec.init_containers.iter().map(|c| (c.name, None)).collect(),
+    };
+    let mut added_volumes: Vec<(&str, &Value)> = Vec::new();
+    // Per regular container, what this pass adds: (mount names, mount paths, env names).
+    let mut app_added: Vec<(Vec<&str>, Vec<&str>, Vec<&str>)> =
+        vec![Default::default(); spec.containers.len()];
+    let mut injected: Vec<&Template> = Vec::new();
+
+    'templates: for template in chosen {
+        if let Some(existing) = spec.all_containers().find(|c| c.name == template.container_name) {
+            if existing.env_value(MARKER_ENV) != Some(template.id.as_str()) {
+                plan.warn(format!(
+                    "sidecar template {:?} not injected: the pod already has a container named {:?}",
+                    template.id, template.container_name
+                ));
+            }
+            continue;
+        }
+        let mut new_volumes = Vec::new();
+        for (name, definition) in &template.volumes {
+            let present = spec.volume(name).or_else(|| find(&added_volumes, name));
+            match present {
+                Some(theirs) if covers(theirs, definition) => {}
+                Some(_) => {
+                    plan.warn(format!(
+                        "sidecar template {:?} not injected: the pod already has a different volume \
+                         named {name:?}; rename one of them",
+                        template.id
+                    ));
+                    continue 'templates;
+                }
+                None => new_volumes.push((name.as_str(), definition)),
+            }
+        }
+        let pod_has = |name: &str| spec.volume(name).is_some() || find(&added_volumes, name).is_some();
+        if let Some(missing) = template
+            .mounted_volumes
+            .iter()
+            .find(|name| !pod_has(name) && !new_volumes.iter().any(|(n, _)| n == name))
+        {
+            plan.warn(format!(
+                "sidecar template {:?} not injected: it mounts volume {missing:?}, which neither the \
+                 template nor the pod defines; add the volume to the pod",
+                template.id
+            ));
+            continue;
+        }
+
+        let (index, anchor) = init.place(&template.position).unwrap_or_else(|| {
+            plan.warn(format!(
+                "sidecar {:?}: position {} names an init container the pod does not have; placed first",
+                template.container_name,
+                position_text(&template.position)
+            ));
+            (init.after_ours(0, &Anchor::First), Some(Anchor::First))
+        });
+        init.slots
+            .insert(index, (template.container_name.as_str(), anchor));
+        plan.edits.push(Edit::Insert {
+            list: format!("{spec_at}/initContainers"),
+            at: At::Index(index),
+            value: template.native_container.clone(),
+        });
+        for (name, definition) in new_volumes {
+            added_volumes.push((name, definition));
+            plan.edits.push(Edit::Insert {
+                list: format!("{spec_at}/volumes"),
+                at: At::End,
+                value: definition.clone(),
+            });
+        }
+        for (container, added) in spec.containers.iter().zip(app_added.iter_mut()) {
+            add_to_app_container(template, container, added, spec_at, plan);
+        }
+        injected.push(template);
+    }
+
+    if !injected.is_empty() {
+        plan.edits.push(Edit::Set {
+            map: format!("{}/annotations", workload.metadata_pointer),
+            key: STATUS_KEY.to_owned(),
+            value: Value::String(status(workload.annotation(STATUS_KEY), &injected)),
+        });
+    }
+}
+
+/// The templates the pod gets, in settings order, warning about what it asked for and won't get.
+fn choose<'c>(compiled: &'c Compiled, workload: &Workload, plan: &mut Plan) -> Vec<&'c Template> {
+    let ask = ask(workload);
+    let opted_out = ask == Ask::OptOut;
+    let chosen: Vec<&Template> = compiled
+        .templates
+        .iter()
+        .filter(|t| match (t.injection, &ask) {
+            (Injection::Always, Ask::OptOut) => !compiled.allow_opt_out,
+            (Injection::Always, _) | (Injection::OptIn, Ask::AllOptIn) => true,
+            (Injection::OptIn, Ask::Named(names)) => names.contains(&t.id.as_str()),
+            (Injection::OptIn, _) => false,
+        })
+        .collect();
+    if let Ask::Named(names) = &ask {
+        let unknown: Vec<&str> = names
+            .iter()
+            .copied()
+            .filter(|n| !compiled.templates.iter().any(|t| t.id == *n))
+            .collect();
+        if !unknown.is_empty() {
+            plan.warn(format!(
+                "{INJECT_KEY}: no sidecar template named {}; known templates: {}",
+                unknown.join(", "),
+                compiled
+                    .templates
+                    .iter()
+                    .map(|t| t.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+    }
+    let always: Vec<&str> = compiled
+        .templates
+        .iter()
+        .filter(|t| t.injection == Injection::Always)
+        .map(|t| t.id.as_str())
+        .collect();
+    if opted_out && !always.is_empty() {
+        plan.warn(if compiled.allow_opt_out {
+            format!("{INJECT_KEY}=false: the pod opted out of sidecar(s) the cluster injects by default: {}", always.join(", "))
+        } else {
+            format!(
+                "{INJECT_KEY}=false ignored for {}: the cluster operator does not allow opting out (allowOptOut: false)",
+                always.join(", ")
+            )
+        });
+    }
+    chosen
+}
+
+/// Adds the template's app mounts and env to one regular container, never
+/// changing an entry it already has.
+fn add_to_app_container<'t>(
+    template: &'t Template,
+    container: &Container,
+    (mounts, paths, env): &mut (Vec<&'t str>, Vec<&'t str>, Vec<&'t str>),
+    spec_at: &str,
+    plan: &mut Plan,
+) {
+    let base = format!("{spec_at}/containers/{}", container.index);
+    for (name, path, entry) in &template.app_mounts {
+        let same_name =
+            container.volume_mounts.iter().any(|(n, _)| n == name) || mounts.contains(&name.as_str());
+        let same_path =
+            container.volume_mounts.iter().any(|(_, p)| p == path) || paths.contains(&path.as_str());
+        if same_path && !same_name {
+            plan.warn(format!(
+                "container {:?} already mounts something at {path:?}: sidecar template {:?} did not add its \
+                 mount of volume {name:?} there",
+                container.name, template.id
+            ));
+        }
+        if !same_name && !same_path {
+            mounts.push(name);
+            paths.push(path);
+            plan.edits.push(Edit::Insert {
+                list: format!("{base}/volumeMounts"),
+                at: At::End,
+                value: entry.clone(),
+            });
+        }
+    }
+    for (name, entry) in &template.app_env {
+        if !container.has_env(name) && !env.contains(&name.as_str()) {
+            env.push(name);
+            plan.edits.push(Edit::Insert {
+                list: format!("{base}/env"),
+                at: At::End,
+                value: entry.clone(),
+            });
+        }
+    }
+}
+
+fn find<'v>(volumes: &[(&str, &'v Value)], name: &str) -> Option<&'v Value> {
+    volumes.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+}
+
+/// Whether the pod's definition says everything the template's does. The API
+/// server fills defaults in (a secret volume's `defaultMode`), so a pod volume
+/// may say more than the template and still be the same volume.
+fn covers(theirs: &Value, ours: &Value) -> bool {
+    match (theirs, ours) {
+        (Value::Object(theirs), Value::Object(ours)) => ours
+            .iter()
+            .all(|(key, value)| theirs.get(key).is_some_and(|t| covers(t, value))),
+        _ => theirs == ours,
+    }
+}
+
+fn position_text(position: &Position) -> String {
+    match position {
+        Position::First => "first".to_owned(),
+        Position::Last => "last".to_owned(),
+        Position::After(name) => format!("after:{name}"),
+        Position::Before(name) => format!("before:{name}"),
+    }
+}
+
+/// The status annotation: what earlier passes recorded (when readable) plus this pass.
+fn status(previous: Option<&str>, injected: &[&Template]) -> String {
+    let mut entries: Vec<Value> = previous
+        .and_then(|text| serde_json::from_str::<Value>(text).ok())
+        .and_then(|mut v| v.get_mut("injected").map(Value::take))
+        .and_then(|v| match v {
+            Value::Array(items) => Some(items),
+            _ => None,
+        })
+        .unwrap_or_default();
+    entries.extend(
+        injected
+            .iter()
+            .map(|t| json!({"template": t.id, "container": t.container_name, "mode": "native"})),
+    );
+    json!({ "injected": entries }).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::request::Request;
+    use crate::settings::Settings;
+    use rstest::rstest;
+
+    fn compiled(sidecars: Value) -> Compiled {
+        Settings::from_value(&json!({ "sidecars": sidecars }))
+            .and_then(|s| s.compile())
+            .expect("test settings are valid")
+    }
+
+    fn sidecar(id: &str, extra: Value) -> Value {
+        let mut template =
+            json!({"name": id, "container": {"name": id, "image": format!("example.io/{id}:1")}});
+        if let (Some(t), Value::Object(extra)) = (template.as_object_mut(), extra) {
+            t.extend(extra);
+        }
+        template
+    }
+
+    fn pod(annotations: Value, spec: Value) -> Value {
+        json!({"operation": "CREATE", "kind": {"kind": "Pod"},
+               "object": {"metadata": {"name": "p", "annotations": annotations}, "spec": spec}})
+    }
+
+    /// The plan's edits applied to the pod, and the plan's warnings.
+    fn inject(compiled: &Compiled, request: &Value) -> (Value, Vec<String>) {
+        let view = Request::from_admission_request(request).expect("well formed");
+        let workload = view.workload().expect("well formed").expect("a pod");
+        let mut plan = Plan::default();
+        plan_injection(compiled, &workload, &mut plan);
+        let mut object = view.object.clone();
+        plan.apply_to(&mut object).expect("edits apply");
+        (object, plan.warnings)
+    }
+
+    fn init_names(pod: &Value) -> Vec<&str> {
+        pod.pointer("/spec/initContainers")
+            .and_then(Value::as_array)
+            .map(|l| l.iter().filter_map(|c| c.get("name")?.as_str()).collect())
+            .unwrap_or_default()
+    }
+
+    fn one(names: &[&str]) -> Value {
+        Value::Array(
+            names
+                .iter()
+                .map(|n| json!({"name": n, "image": "busybox"}))
+                .collect(),
+        )
+    }
+
+    #[rstest]
+    #[case::no_init_containers(vec![("a", "first")], &[], &["a"])]
+    #[case::first_goes_before_user_init(vec![("a", "first")], &["setup"], &["a", "setup"])]
+    #[case::last_goes_after_user_init(vec![("a", "last")], &["setup"], &["setup", "a"])]
+    #[case::firsts_keep_settings_order(vec![("a", "first"), ("b", "first")], &["setup"], &["a", "b", "setup"])]
+    #[case::after_existing(vec![("a", "after:istio-proxy")], &["istio-init", "istio-proxy", "setup"], &["istio-init", "istio-proxy", "a", "setup"])]
+    #[case::afters_keep_settings_order(vec![("a", "after:x"), ("b", "after:x")], &["x", "y"], &["x", "a", "b", "y"])]
+    #[case::before_existing(vec![("a", "before:setup"), ("b", "before:setup")], &["x", "setup"], &["x", "a", "b", "setup"])]
+    #[case::after_an_injected_one(vec![("a", "last"), ("b", "after:a")], &["x"], &["x", "a", "b"])]
+    #[case::missing_anchor_falls_back_first(vec![("a", "first"), ("b", "after:nope")], &["x"], &["a", "b", "x"])]
+    fn sidecars_are_placed_where_the_operator_says(
+        #[case] templates: Vec<(&str, &str)>,
+        #[case] existing: &[&str],
+        #[case] expected: &[&str],
+    ) {
+        let settings = compiled(Value::Array(
+            templates
+                .iter()
+                .map(|(id, position)| sidecar(id, json!({"position": position})))
+                .collect(),
+        ));
+        let request = pod(
+            json!({INJECT_KEY: "true"}),
+            json!({"initContainers": one(existing), "containers": one(&["app"])}),
+        );
+        let (mutated, _) = inject(&settings, &request);
+        assert_eq!(init_names(&mutated), expected);
+    }
+
+    #[rstest]
+    #[case::nothing_asked(json!({}), &["always"], 0)]
+    #[case::all_opt_in(json!({INJECT_KEY: "true"}), &["opt", "other", "always"], 0)]
+    #[case::named(json!({INJECT_KEY: " other , ghost"}), &["other", "always"], 1)]
+    #[case::opt_out(json!({INJECT_KEY: "False"}), &[], 1)]
+    fn the_pod_chooses_among_templates(
+        #[case] annotations: Value,
+        #[case] expected: &[&str],
+        #[case] warnings: usize,
+    ) {
+        let settings = compiled(json!([
+            sidecar("opt", json!({})),
+            sidecar("other", json!({})),
+            sidecar("always", json!({"injection": "always", "position": "last"}))
+        ]));
+        let (mutated, warned) = inject(&settings, &pod(annotations, json!({"containers": one(&["app"])})));
+        assert_eq!(init_names(&mutated), expected);
+        assert_eq!(warned.len(), warnings, "{warned:?}");
+    }
+
+    #[test]
+    fn the_label_opts_in_for_object_selectors() {
+        let settings = compiled(json!([sidecar("opt", json!({}))]));
+        let mut request = pod(json!({}), json!({"containers": one(&["app"])}));
+        if let Some(metadata) = request
+            .pointer_mut("/object/metadata")
+            .and_then(Value::as_object_mut)
+        {
+            metadata.insert("labels".into(), json!({INJECT_KEY: "true"}));
+        }
+        assert_eq!(init_names(&inject(&settings, &request).0), ["opt"]);
+    }
+
+    #[test]
+    fn opt_out_can_be_disallowed() {
+        let settings = Settings::from_value(&json!({"allowOptOut": false,
+                "sidecars": [sidecar("always", json!({"injection": "always"}))]}))
+        .and_then(|s| s.compile())
+        .expect("valid");
+        let (mutated, warnings) = inject(
+            &settings,
+            &pod(json!({INJECT_KEY: "false"}), json!({"containers": one(&["app"])})),
+        );
+        assert_eq!(init_names(&mutated), ["always"]);
+        assert!(
+            warnings.iter().any(|w| w.contains("allowOptOut: false")),
+            "{warnings:?}"
+        );
+    }
+
+    #[rstest]
+    #[case::skipped_with_warning(json!({INJECT_KEY: "true"}), false, 0, 1)]
+    #[case::allowed(json!({INJECT_KEY: "true"}), true, 1, 0)]
+    fn host_network_pods(
+        #[case] annotations: Value,
+        #[case] allowed: bool,
+        #[case] injected: usize,
+        #[case] warnings: usize,
+    ) {
+        let settings = Settings::from_value(
+            &json!({"injectHostNetworkPods": allowed, "sidecars": [sidecar("s", json!({}))]}),
+        )
+        .and_then(|s| s.compile())
+        .expect("valid");
+        let (mutated, warned) = inject(
+            &settings,
+            &pod(
+                annotations,
+                json!({"hostNetwork": true, "containers": one(&["app"])}),
+            ),
+        );
+        assert_eq!(init_names(&mutated).len(), injected);
+        assert_eq!(warned.len(), warnings);
+    }
+
+    #[test]
+    fn volumes_mounts_and_env_are_added_where_absent_and_never_changed() {
+        let settings = compiled(json!([sidecar(
+            "log",
+            json!({
+            "volumes": [{"name": "logs", "emptyDir": {}}, {"name": "certs", "secret": {"secretName": "c"}}],
+            "appContainers": {"volumeMounts": [{"name": "logs", "mountPath": "/var/log/app"}],
+                              "env": [{"name": "LOG_DIR", "value": "/var/log/app"}]}})
+        )]));
+        let spec = json!({
+            "volumes": [{"name": "certs", "secret": {"secretName": "c", "defaultMode": 420}}],
+            "containers": [
+                {"name": "a", "image": "a"},
+                {"name": "b", "image": "b", "env": [{"name": "LOG_DIR", "value": "/mine"}],
+                 "volumeMounts": [{"name": "logs", "mountPath": "/elsewhere"}]}]});
+        let (mutated, warnings) = inject(&settings, &pod(json!({INJECT_KEY: "log"}), spec));
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(
+            mutated.pointer("/spec/volumes"),
+            Some(
+                &json!([{"name": "certs", "secret": {"secretName": "c", "defaultMode": 420}}, {"name": "logs", "emptyDir": {}}])
+            )
+        );
+        assert_eq!(
+            mutated.pointer("/spec/containers"),
+            Some(&json!([
+                {"name": "a", "image": "a", "volumeMounts": [{"name": "logs", "mountPath": "/var/log/app"}],
+                 "env": [{"name": "LOG_DIR", "value": "/var/log/app"}]},
+                {"name": "b", "image": "b", "env": [{"name": "LOG_DIR", "value": "/mine"}],
+                 "volumeMounts": [{"name": "logs", "mountPath": "/elsewhere"}]}]))
+        );
+    }
+
+    #[rstest]
+    #[case::conflicting_volume(json!({"volumes": [{"name": "logs", "hostPath": {"path": "/x"}}], "containers": one(&["app"])}), "different volume named \"logs\"")]
+    #[case::missing_pod_volume(json!({"containers": one(&["app"])}), "mounts volume \"pod-data\"")]
+    #[case::name_taken(json!({"containers": one(&["log"])}), "already has a container named \"log\"")]
+    fn templates_that_would_break_the_pod_are_skipped_with_a_warning(
+        #[case] spec: Value,
+        #[case] warning: &str,
+    ) {
+        let settings = compiled(json!([sidecar(
+            "log",
+            json!({
+            "container": {"name": "log", "image": "i", "volumeMounts": [{"name": "pod-data", "mountPath": "/d"}]},
+            "volumes": [{"name": "logs", "emptyDir": {}}]})
+        )]));
+        let request = pod(json!({INJECT_KEY: "true"}), spec);
+        let (mutated, warnings) = inject(&settings, &request);
+        assert_eq!(Some(&mutated), request.get("object"), "nothing added");
+        assert!(warnings.iter().any(|w| w.contains(warning)), "{warnings:?}");
+    }
+
+    #[test]
+    fn status_records_what_was_injected_and_a_second_pass_adds_nothing() {
+        let settings = compiled(json!([
+            sidecar("a", json!({})),
+            sidecar("b", json!({"position": "last"}))
+        ]));
+        let request = pod(
+            json!({INJECT_KEY: "a,b"}),
+            json!({"initContainers": one(&["setup"]), "containers": one(&["app"])}),
+        );
+        let (mutated, _) = inject(&settings, &request);
+        let status: Value = mutated
+            .pointer("/metadata/annotations")
+            .and_then(|a| a.get(STATUS_KEY))
+            .and_then(Value::as_str)
+            .and_then(|s| serde_json::from_str(s).ok())
+            .expect("status annotation");
+        assert_eq!(
+            status,
+            json!({"injected": [
+            {"template": "a", "container": "a", "mode": "native"},
+            {"template": "b", "container": "b", "mode": "native"}]})
+        );
+
+        let again = json!({"operation": "CREATE", "kind": {"kind": "Pod"}, "object": mutated});
+        let (twice, warnings) = inject(&settings, &again);
+        assert_eq!(Some(&twice), again.get("object"));
+        assert!(warnings.is_empty(), "{warnings:?}");
+    }
+}

@@ -1,0 +1,34 @@
+//! native-sidecar-policy: a Kubewarden policy that injects Kubernetes native
+//! sidecars (init containers with `restartPolicy: Always`).
+//!
+//! This file only registers the waPC functions; `adapter` turns payloads into
+//! calls of the pure `decide`.
+
+// A panic traps the module, and with `failurePolicy: Fail` that blocks every
+// pod in scope: no path from request or settings input may panic.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
+pub mod adapter;
+pub mod decide;
+pub mod inject;
+pub mod plan;
+pub mod request;
+pub mod settings;
+
+use kubewarden_policy_sdk::protocol_version_guest;
+use kubewarden_policy_sdk::wapc_guest::register_function;
+
+#[unsafe(no_mangle)]
+pub extern "C" fn wapc_init() {
+    register_function("validate", adapter::validate);
+    register_function("validate_settings", adapter::validate_settings);
+    register_function("protocol_version", protocol_version_guest);
+}

@@ -1,0 +1,198 @@
+//! What a decision wants done, and the one function that does it to a request object.
+//!
+//! A `Plan` is a report: the edits to make, the warnings to show, the rejection
+//! if any. Decisions only ever build plans; `Plan::apply_to` is the only place a
+//! request object is changed, and it only ever *adds* to it (an insert into a
+//! list or a new key in a map), so nothing the user sent can be lost.
+
+use serde_json::{Map, Value};
+
+/// Where an insert goes in a list.
+#[derive(Debug, Clone, PartialEq)]
+pub enum At {
+    Index(usize),
+    End,
+}
+
+/// One addition to the request object. Pointers are RFC 6901 JSON pointers;
+/// missing objects and lists on the way are created.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Edit {
+    /// Insert `value` into the list at `list`.
+    Insert { list: String, at: At, value: Value },
+    /// Set `key` of the map at `map` to `value`.
+    Set { map: String, key: String, value: Value },
+}
+
+/// Why a request is refused.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejection {
+    pub message: String,
+    pub code: u16,
+}
+
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Plan {
+    pub edits: Vec<Edit>,
+    pub warnings: Vec<String>,
+    pub rejection: Option<Rejection>,
+}
+
+impl Plan {
+    pub fn rejected(message: String) -> Self {
+        Plan {
+            rejection: Some(Rejection { message, code: 400 }),
+            ..Plan::default()
+        }
+    }
+
+    pub fn warn(&mut self, warning: String) {
+        self.warnings.push(warning);
+    }
+
+    /// Applies every edit to `object`, in order. Fails (without panicking) when a
+    /// pointer crosses something that is neither a map nor a list; the request
+    /// view has checked the shapes the decisions read, so this means a defect.
+    pub fn apply_to(&mut self, object: &mut Value) -> Result<(), String> {
+        for edit in self.edits.drain(..) {
+            match edit {
+                Edit::Insert { list, at, value } => {
+                    let items = container_at(object, &list, || Value::Array(Vec::new()))?
+                        .as_array_mut()
+                        .ok_or_else(|| format!("{list} is not a list"))?;
+                    let index = match at {
+                        At::Index(i) if i <= items.len() => i,
+                        At::Index(i) => return Err(format!("{list}: index {i} is past the end")),
+                        At::End => items.len(),
+                    };
+                    items.insert(index, value);
+                }
+                Edit::Set { map, key, value } => {
+                    container_at(object, &map, || Value::Object(Map::new()))?
+                        .as_object_mut()
+                        .ok_or_else(|| format!("{map} is not a map"))?
+                        .insert(key, value);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The value at `pointer`, created with `empty` when it (or a map on the way)
+/// is missing or null.
+fn container_at<'v>(
+    root: &'v mut Value,
+    pointer: &str,
+    empty: impl Fn() -> Value,
+) -> Result<&'v mut Value, String> {
+    let Some(path) = pointer.strip_prefix('/') else {
+        return Ok(root);
+    };
+    let segments: Vec<String> = path.split('/').map(unescape).collect();
+    let last = segments.len().saturating_sub(1);
+    let mut current = root;
+    for (depth, segment) in segments.iter().enumerate() {
+        let fresh = if depth == last {
+            empty()
+        } else {
+            Value::Object(Map::new())
+        };
+        current = match current {
+            Value::Object(map) => {
+                let slot = map.entry(segment.clone()).or_insert(Value::Null);
+                if slot.is_null() {
+                    *slot = fresh;
+                }
+                slot
+            }
+            Value::Array(items) => segment
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| items.get_mut(i))
+                .ok_or_else(|| format!("{pointer}: no element {segment}"))?,
+            _ => return Err(format!("{pointer}: {segment} is inside a scalar")),
+        };
+    }
+    Ok(current)
+}
+
+fn unescape(segment: &str) -> String {
+    segment.replace("~1", "/").replace("~0", "~")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn edits_create_what_is_missing_and_keep_everything_else() {
+        let mut object = json!({"metadata": {"name": "p", "x-unknown": 1},
+                                "spec": {"initContainers": null, "containers": [{"name": "a"}]}});
+        let mut plan = Plan {
+            edits: vec![
+                Edit::Insert {
+                    list: "/spec/initContainers".into(),
+                    at: At::Index(0),
+                    value: json!({"name": "s"}),
+                },
+                Edit::Insert {
+                    list: "/spec/containers/0/env".into(),
+                    at: At::End,
+                    value: json!({"name": "E"}),
+                },
+                Edit::Set {
+                    map: "/metadata/annotations".into(),
+                    key: "example.io/k".into(),
+                    value: json!("v"),
+                },
+            ],
+            ..Plan::default()
+        };
+        plan.apply_to(&mut object).expect("applies");
+        assert_eq!(
+            object,
+            json!({"metadata": {"name": "p", "x-unknown": 1, "annotations": {"example.io/k": "v"}},
+                   "spec": {"initContainers": [{"name": "s"}],
+                            "containers": [{"name": "a", "env": [{"name": "E"}]}]}})
+        );
+        assert!(plan.edits.is_empty(), "edits are consumed");
+    }
+
+    #[test]
+    fn edits_that_do_not_fit_fail_without_panicking() {
+        let mut object = json!({"spec": {"containers": "oops"}, "a": [1]});
+        let insert = |list: &str, at| Plan {
+            edits: vec![Edit::Insert {
+                list: list.into(),
+                at,
+                value: json!(1),
+            }],
+            ..Plan::default()
+        };
+        assert!(insert("/spec/containers", At::End).apply_to(&mut object).is_err());
+        assert!(
+            insert("/spec/containers/0/env", At::End)
+                .apply_to(&mut object)
+                .is_err()
+        );
+        assert!(insert("/a", At::Index(5)).apply_to(&mut object).is_err());
+        assert!(insert("/a/7/b", At::End).apply_to(&mut object).is_err());
+    }
+
+    #[test]
+    fn pointer_segments_are_unescaped() {
+        let mut object = json!({"a/b": {"c~d": []}});
+        let mut plan = Plan {
+            edits: vec![Edit::Insert {
+                list: "/a~1b/c~0d".into(),
+                at: At::End,
+                value: json!(1),
+            }],
+            ..Plan::default()
+        };
+        plan.apply_to(&mut object).expect("applies");
+        assert_eq!(object, json!({"a/b": {"c~d": [1]}}));
+    }
+}

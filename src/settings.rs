@@ -1,0 +1,456 @@
+//! Policy settings: what operators write, checked once and compiled into what
+//! the decisions use.
+//!
+//! Every error names the offending field by its path (`sidecars[1].container.image`),
+//! so a typo is refused when the policy loads instead of silently doing nothing.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use k8s_openapi::api::core::v1::{Container, EnvVar, Volume, VolumeMount};
+use kubewarden_policy_sdk::settings::Validatable;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use crate::inject;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Settings {
+    /// `false`: a validate-only deployment that never returns a patch.
+    #[serde(default = "yes")]
+    pub mutate: bool,
+    #[serde(default)]
+    pub sidecars: Vec<SidecarTemplate>,
+    #[serde(default)]
+    pub inject_host_network_pods: bool,
+    /// `false`: `native-sidecar.kubewarden.io/inject: "false"` cannot skip `always` templates.
+    #[serde(default = "yes")]
+    pub allow_opt_out: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            mutate: true,
+            sidecars: Vec::new(),
+            inject_host_network_pods: false,
+            allow_opt_out: true,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SidecarTemplate {
+    pub name: String,
+    #[serde(default)]
+    pub injection: Injection,
+    #[serde(default)]
+    pub position: Position,
+    /// A core/v1 Container, kept as raw JSON so fields the bindings don't know survive.
+    pub container: Map<String, Value>,
+    #[serde(default)]
+    pub volumes: Vec<Map<String, Value>>,
+    #[serde(default)]
+    pub app_containers: AppContainers,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AppContainers {
+    #[serde(default)]
+    pub volume_mounts: Vec<Map<String, Value>>,
+    #[serde(default)]
+    pub env: Vec<Map<String, Value>>,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Injection {
+    /// Injected when the pod asks for it.
+    #[default]
+    OptIn,
+    /// Injected into every pod in scope unless it opts out.
+    Always,
+}
+
+/// Where in `initContainers` a sidecar goes.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum Position {
+    #[default]
+    First,
+    Last,
+    After(String),
+    Before(String),
+}
+
+impl TryFrom<String> for Position {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        let anchored = |name: &str, make: fn(String) -> Position| {
+            dns_label(name)
+                .map(|()| make(name.to_owned()))
+                .map_err(|problem| format!("{text:?}: {problem}"))
+        };
+        match text.split_once(':') {
+            None if text == "first" => Ok(Position::First),
+            None if text == "last" => Ok(Position::Last),
+            Some(("after", name)) => anchored(name, Position::After),
+            Some(("before", name)) => anchored(name, Position::Before),
+            _ => Err(format!(
+                "{text:?} is not a position: use first, last, after:<container> or before:<container>"
+            )),
+        }
+    }
+}
+
+/// A settings error and the path of the field at fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingsError {
+    pub path: String,
+    pub problem: String,
+}
+
+impl fmt::Display for SettingsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() || self.path == "." {
+            write!(f, "invalid settings: {}", self.problem)
+        } else {
+            write!(f, "invalid settings: {}: {}", self.path, self.problem)
+        }
+    }
+}
+
+fn fault(path: impl Into<String>, problem: impl Into<String>) -> SettingsError {
+    SettingsError {
+        path: path.into(),
+        problem: problem.into(),
+    }
+}
+
+/// Deserialises `value` as `T`, naming the path of the first field that does not fit.
+fn typed<'v, T: DeserializeOwned>(value: &'v Value, path: &str) -> Result<T, SettingsError> {
+    serde_path_to_error::deserialize::<&'v Value, T>(value).map_err(|e| {
+        let inner = e.path().to_string();
+        let full = match inner.as_str() {
+            "." => path.to_owned(),
+            _ if path.is_empty() => inner,
+            _ => format!("{path}.{inner}"),
+        };
+        fault(full, e.into_inner().to_string())
+    })
+}
+
+/// The settings, checked and turned into what the decisions use.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    pub mutate: bool,
+    pub inject_host_network_pods: bool,
+    pub allow_opt_out: bool,
+    pub templates: Vec<Template>,
+}
+
+/// One sidecar template, ready to insert.
+#[derive(Debug, Clone)]
+pub struct Template {
+    pub id: String,
+    pub injection: Injection,
+    pub position: Position,
+    pub container_name: String,
+    /// The init container to insert: the operator's container with
+    /// `restartPolicy: Always` and the injection marker.
+    pub native_container: Value,
+    /// `(name, definition)` of the volumes the pod needs.
+    pub volumes: Vec<(String, Value)>,
+    /// Every volume a mount of this template names (the sidecar's and the app containers').
+    pub mounted_volumes: Vec<String>,
+    /// `(volume name, mountPath, entry)` to add to every regular container.
+    pub app_mounts: Vec<(String, String, Value)>,
+    /// `(name, entry)` to add to every regular container.
+    pub app_env: Vec<(String, Value)>,
+}
+
+impl Settings {
+    /// Reads settings as Kubewarden hands them over (`null` when none were given).
+    pub fn from_value(value: &Value) -> Result<Settings, SettingsError> {
+        match value {
+            Value::Null => Ok(Settings::default()),
+            Value::Object(_) => typed(value, ""),
+            _ => Err(fault("", "settings must be a map of keys to values")),
+        }
+    }
+
+    pub fn compile(&self) -> Result<Compiled, SettingsError> {
+        let mut ids = HashSet::new();
+        let mut container_names = HashSet::new();
+        let templates = self
+            .sidecars
+            .iter()
+            .enumerate()
+            .map(|(i, template)| {
+                let path = format!("sidecars[{i}]");
+                let compiled = template.compile(&path)?;
+                if !ids.insert(compiled.id.clone()) {
+                    return Err(fault(
+                        format!("{path}.name"),
+                        format!("duplicate template name {:?}", compiled.id),
+                    ));
+                }
+                if !container_names.insert(compiled.container_name.clone()) {
+                    return Err(fault(
+                        format!("{path}.container.name"),
+                        format!(
+                            "container {:?} is already injected by another template",
+                            compiled.container_name
+                        ),
+                    ));
+                }
+                Ok(compiled)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Compiled {
+            mutate: self.mutate,
+            inject_host_network_pods: self.inject_host_network_pods,
+            allow_opt_out: self.allow_opt_out,
+            templates,
+        })
+    }
+}
+
+impl Validatable for Settings {
+    fn validate(&self) -> Result<(), String> {
+        self.compile().map(drop).map_err(|e| e.to_string())
+    }
+}
+
+impl SidecarTemplate {
+    fn compile(&self, path: &str) -> Result<Template, SettingsError> {
+        dns_label(&self.name).map_err(|p| fault(format!("{path}.name"), p))?;
+
+        let container_path = format!("{path}.container");
+        let container = Value::Object(self.container.clone());
+        let checked: Container = typed(&container, &container_path)?;
+        dns_label(&checked.name).map_err(|p| fault(format!("{container_path}.name"), p))?;
+        if checked
+            .image
+            .as_deref()
+            .is_none_or(|image| image.trim().is_empty())
+        {
+            return Err(fault(format!("{container_path}.image"), "an image is required"));
+        }
+        if let Some(policy) = checked.restart_policy.as_deref().filter(|p| *p != "Always") {
+            return Err(fault(
+                format!("{container_path}.restartPolicy"),
+                format!("{policy:?}: a native sidecar's restartPolicy is Always (or leave it out)"),
+            ));
+        }
+        if checked.env.iter().flatten().any(|e| e.name == inject::MARKER_ENV) {
+            return Err(fault(
+                format!("{container_path}.env"),
+                format!(
+                    "{} is reserved: the policy sets it to mark injected sidecars",
+                    inject::MARKER_ENV
+                ),
+            ));
+        }
+        match &self.position {
+            Position::After(anchor) | Position::Before(anchor) if *anchor == checked.name => {
+                return Err(fault(
+                    format!("{path}.position"),
+                    "a sidecar cannot be placed relative to itself",
+                ));
+            }
+            _ => {}
+        }
+
+        let mut volumes = Vec::new();
+        for (i, volume) in self.volumes.iter().enumerate() {
+            let at = format!("{path}.volumes[{i}]");
+            let value = Value::Object(volume.clone());
+            let checked: Volume = typed(&value, &at)?;
+            dns_label(&checked.name).map_err(|p| fault(format!("{at}.name"), p))?;
+            if volumes.iter().any(|(name, _)| *name == checked.name) {
+                return Err(fault(
+                    format!("{at}.name"),
+                    format!("duplicate volume {:?}", checked.name),
+                ));
+            }
+            volumes.push((checked.name, value));
+        }
+
+        let mut app_mounts: Vec<(String, String, Value)> = Vec::new();
+        for (i, mount) in self.app_containers.volume_mounts.iter().enumerate() {
+            let at = format!("{path}.appContainers.volumeMounts[{i}]");
+            let value = Value::Object(mount.clone());
+            let checked: VolumeMount = typed(&value, &at)?;
+            // The bindings default missing strings to "": check presence here.
+            if checked.name.is_empty() {
+                return Err(fault(format!("{at}.name"), "a volume name is required"));
+            }
+            if checked.mount_path.is_empty() {
+                return Err(fault(format!("{at}.mountPath"), "a mountPath is required"));
+            }
+            if app_mounts
+                .iter()
+                .any(|(_, mount_path, _)| *mount_path == checked.mount_path)
+            {
+                return Err(fault(
+                    format!("{at}.mountPath"),
+                    format!("duplicate mountPath {:?}", checked.mount_path),
+                ));
+            }
+            app_mounts.push((checked.name, checked.mount_path, value));
+        }
+
+        let mut app_env: Vec<(String, Value)> = Vec::new();
+        for (i, env) in self.app_containers.env.iter().enumerate() {
+            let at = format!("{path}.appContainers.env[{i}]");
+            let value = Value::Object(env.clone());
+            let checked: EnvVar = typed(&value, &at)?;
+            if checked.name.is_empty() {
+                return Err(fault(format!("{at}.name"), "a name is required"));
+            }
+            if app_env.iter().any(|(name, _)| *name == checked.name) {
+                return Err(fault(
+                    format!("{at}.name"),
+                    format!("duplicate variable {:?}", checked.name),
+                ));
+            }
+            app_env.push((checked.name, value));
+        }
+
+        let mut mounted_volumes: Vec<String> = Vec::new();
+        let sidecar_mounts = checked.volume_mounts.iter().flatten().map(|m| &m.name);
+        for name in sidecar_mounts.chain(app_mounts.iter().map(|(name, _, _)| name)) {
+            if !mounted_volumes.contains(name) {
+                mounted_volumes.push(name.clone());
+            }
+        }
+
+        Ok(Template {
+            id: self.name.clone(),
+            injection: self.injection,
+            position: self.position.clone(),
+            native_container: inject::native_container(&self.container, &self.name),
+            container_name: checked.name,
+            volumes,
+            mounted_volumes,
+            app_mounts,
+            app_env,
+        })
+    }
+}
+
+/// Kubernetes' DNS-1123 label: what container, volume and template names must be.
+fn dns_label(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("a name is required".to_owned());
+    }
+    let well_formed = name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if well_formed {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name:?} is not a DNS-1123 label (lower-case letters, digits and '-', at most 63)"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+    use serde_json::json;
+
+    fn template(extra: Value) -> Value {
+        let mut base =
+            json!({"name": "log", "container": {"name": "shipper", "image": "fluent/fluent-bit:3"}});
+        if let (Some(base), Value::Object(extra)) = (base.as_object_mut(), extra) {
+            base.extend(extra);
+        }
+        base
+    }
+
+    fn error_of(settings: Value) -> String {
+        match Settings::from_value(&settings).and_then(|s| s.compile()) {
+            Ok(_) => "accepted".to_owned(),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[rstest]
+    #[case::typo_at_top(json!({"sidecar": []}), "invalid settings: sidecar: unknown field `sidecar`")]
+    #[case::typo_in_template(json!({"sidecars": [template(json!({"postion": "last"}))]}), "sidecars[0].postion: unknown field `postion`")]
+    #[case::bad_injection(json!({"sidecars": [template(json!({"injection": "sometimes"}))]}), "sidecars[0].injection: unknown variant `sometimes`")]
+    #[case::bad_position(json!({"sidecars": [template(json!({"position": "middle"}))]}), "sidecars[0].position: \"middle\" is not a position")]
+    #[case::bad_anchor(json!({"sidecars": [template(json!({"position": "after:Bad_Name"}))]}), "sidecars[0].position: \"after:Bad_Name\": \"Bad_Name\" is not a DNS-1123 label")]
+    #[case::self_anchor(json!({"sidecars": [template(json!({"position": "before:shipper"}))]}), "sidecars[0].position: a sidecar cannot be placed relative to itself")]
+    #[case::bad_name(json!({"sidecars": [template(json!({"name": "Log"}))]}), "sidecars[0].name: \"Log\" is not a DNS-1123 label")]
+    #[case::no_image(json!({"sidecars": [template(json!({"container": {"name": "c"}}))]}), "sidecars[0].container.image: an image is required")]
+    #[case::no_container_name(json!({"sidecars": [template(json!({"container": {"image": "i"}}))]}), "sidecars[0].container.name: a name is required")]
+    #[case::wrong_type(json!({"sidecars": [template(json!({"container": {"name": "c", "image": "i", "ports": [{"containerPort": "80"}]}}))]}), "sidecars[0].container.ports[0].containerPort: invalid type")]
+    #[case::restart_never(json!({"sidecars": [template(json!({"container": {"name": "c", "image": "i", "restartPolicy": "Never"}}))]}), "sidecars[0].container.restartPolicy: \"Never\": a native sidecar's restartPolicy is Always")]
+    #[case::marker_reserved(json!({"sidecars": [template(json!({"container": {"name": "c", "image": "i", "env": [{"name": "KUBEWARDEN_NATIVE_SIDECAR", "value": "x"}]}}))]}), "sidecars[0].container.env: KUBEWARDEN_NATIVE_SIDECAR is reserved")]
+    #[case::duplicate_template(json!({"sidecars": [template(json!({})), template(json!({"container": {"name": "other", "image": "i"}}))]}), "sidecars[1].name: duplicate template name \"log\"")]
+    #[case::duplicate_container(json!({"sidecars": [template(json!({})), template(json!({"name": "other"}))]}), "sidecars[1].container.name: container \"shipper\" is already injected by another template")]
+    #[case::volume_without_name(json!({"sidecars": [template(json!({"volumes": [{"emptyDir": {}}]}))]}), "sidecars[0].volumes[0].name: a name is required")]
+    #[case::duplicate_volume(json!({"sidecars": [template(json!({"volumes": [{"name": "v", "emptyDir": {}}, {"name": "v", "emptyDir": {}}]}))]}), "sidecars[0].volumes[1].name: duplicate volume \"v\"")]
+    #[case::app_mount_without_path(json!({"sidecars": [template(json!({"appContainers": {"volumeMounts": [{"name": "v"}]}}))]}), "sidecars[0].appContainers.volumeMounts[0].mountPath: a mountPath is required")]
+    #[case::app_env_duplicate(json!({"sidecars": [template(json!({"appContainers": {"env": [{"name": "A"}, {"name": "A"}]}}))]}), "sidecars[0].appContainers.env[1].name: duplicate variable \"A\"")]
+    #[case::not_an_object(json!([1]), "invalid settings: settings must be a map")]
+    fn bad_settings_are_refused_naming_the_field(#[case] settings: Value, #[case] expected: &str) {
+        let error = error_of(settings);
+        assert!(error.contains(expected), "{error:?} should contain {expected:?}");
+    }
+
+    #[rstest]
+    #[case::none(Value::Null)]
+    #[case::empty(json!({}))]
+    #[case::full(json!({"mutate": false, "injectHostNetworkPods": true, "allowOptOut": false, "sidecars": [
+        template(json!({"injection": "always", "position": "after:istio-proxy",
+            "volumes": [{"name": "logs", "emptyDir": {}}],
+            "appContainers": {"volumeMounts": [{"name": "logs", "mountPath": "/var/log/app"}],
+                              "env": [{"name": "LOG_DIR", "value": "/var/log/app"}]}})),
+        {"name": "proxy", "position": "last", "container": {"name": "proxy", "image": "envoy", "restartPolicy": "Always",
+            "futureField": {"kept": true}}}]}))]
+    fn good_settings_compile(#[case] settings: Value) {
+        assert_eq!(error_of(settings), "accepted");
+    }
+
+    #[test]
+    fn compiled_template_is_the_operators_container_made_native_and_marked() {
+        let settings = json!({"sidecars": [template(json!({
+            "container": {"name": "shipper", "image": "fluent/fluent-bit:3", "futureField": 7,
+                          "env": [{"name": "A", "value": "1"}],
+                          "volumeMounts": [{"name": "pod-vol", "mountPath": "/p"}]},
+            "appContainers": {"volumeMounts": [{"name": "logs", "mountPath": "/l"}]}}))]});
+        let compiled = Settings::from_value(&settings)
+            .and_then(|s| s.compile())
+            .expect("valid");
+        let template = compiled.templates.first().expect("one template");
+        assert_eq!(
+            template.native_container,
+            json!({"name": "shipper", "image": "fluent/fluent-bit:3", "futureField": 7, "restartPolicy": "Always",
+                   "env": [{"name": "A", "value": "1"}, {"name": "KUBEWARDEN_NATIVE_SIDECAR", "value": "log"}],
+                   "volumeMounts": [{"name": "pod-vol", "mountPath": "/p"}]})
+        );
+        assert_eq!(
+            template.mounted_volumes,
+            vec!["pod-vol".to_owned(), "logs".to_owned()]
+        );
+        assert!(compiled.mutate && compiled.allow_opt_out && !compiled.inject_host_network_pods);
+    }
+}

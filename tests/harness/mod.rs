@@ -1,0 +1,144 @@
+//! A waPC host for the built policy module, the way Kubewarden's
+//! policy-evaluator runs it: wasmtime, waPC, `{"settings", "request"}` payloads.
+//! It also turns `mutated_object` into the JSON Patch the host would send.
+#![allow(dead_code)] // each test binary uses part of it
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use kubewarden_policy_sdk::response::ValidationResponse;
+use kubewarden_policy_sdk::settings::SettingsValidationResponse;
+use serde_json::{Value, json};
+use wapc::WapcHost;
+use wasmtime_provider::{WasmtimeEngineProviderBuilder, WasmtimeEngineProviderPre};
+
+/// The release module; `POLICY_WASM` overrides the path.
+pub fn module_path() -> PathBuf {
+    std::env::var_os("POLICY_WASM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("target/wasm32-wasip1/release/native_sidecar_policy.wasm")
+        })
+}
+
+/// Compiled once per process; every `Policy` gets a fresh instance of it.
+fn compiled_module() -> &'static WasmtimeEngineProviderPre {
+    static PRE: OnceLock<WasmtimeEngineProviderPre> = OnceLock::new();
+    PRE.get_or_init(|| {
+        let path = module_path();
+        let bytes = std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}; build the module first (`make wasm`)", path.display()));
+        WasmtimeEngineProviderBuilder::new()
+            .module_bytes(&bytes)
+            .build_pre()
+            .unwrap_or_else(|e| panic!("wasmtime rejected {}: {e}", path.display()))
+    })
+}
+
+/// One instance of the policy module.
+pub struct Policy {
+    host: WapcHost,
+}
+
+/// What `validate` answered, with the patch the host would derive from it.
+pub struct Outcome {
+    pub response: ValidationResponse,
+    /// `json_patch::diff(request.object, mutated_object)`, as the host computes it.
+    pub patch: Option<json_patch::Patch>,
+    /// That patch applied to the request object: what the API server stores.
+    pub patched: Option<Value>,
+}
+
+impl Policy {
+    pub fn new() -> Policy {
+        let engine = compiled_module().rehydrate(None).expect("instantiate the module");
+        let host = WapcHost::new(Box::new(engine), None).expect("waPC host");
+        Policy { host }
+    }
+
+    pub fn call(&self, operation: &str, payload: &[u8]) -> Result<Vec<u8>, String> {
+        self.host.call(operation, payload).map_err(|e| e.to_string())
+    }
+
+    pub fn protocol_version(&self) -> Value {
+        let raw = self
+            .call("protocol_version", b"")
+            .expect("protocol_version answers");
+        serde_json::from_slice(&raw).expect("protocol_version is JSON")
+    }
+
+    pub fn validate_settings(&self, settings: &Value) -> SettingsValidationResponse {
+        let raw = self
+            .call("validate_settings", settings.to_string().as_bytes())
+            .expect("validate_settings answers");
+        serde_json::from_slice(&raw).expect("validate_settings returns its response type")
+    }
+
+    /// Evaluates `request` (the inner AdmissionRequest) under `settings`.
+    pub fn validate(&self, settings: &Value, request: &Value) -> Outcome {
+        let payload = json!({"settings": settings, "request": request});
+        let raw = self
+            .call("validate", payload.to_string().as_bytes())
+            .expect("validate answers");
+        let response: ValidationResponse =
+            serde_json::from_slice(&raw).expect("validate returns its response type");
+        let original = request.get("object").cloned().unwrap_or(Value::Null);
+        let patch = response
+            .mutated_object
+            .as_ref()
+            .map(|mutated| json_patch::diff(&original, mutated));
+        let patched = patch.as_ref().map(|patch| {
+            let mut object = original.clone();
+            json_patch::patch(&mut object, patch).expect("the host's patch applies to the request object");
+            object
+        });
+        Outcome {
+            response,
+            patch,
+            patched,
+        }
+    }
+}
+
+/// A JSON file under `tests/fixtures/`.
+pub fn fixture(relative: &str) -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(relative);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Asserts that `after` is `before` with things added and nothing removed or
+/// changed: every key of `before` is in `after` with a value that again only
+/// gained things, and every list of `before` is an ordered sub-list of the
+/// matching list of `after`. Returns what it found missing, for the message.
+pub fn lost_fields(before: &Value, after: &Value, at: &str) -> Vec<String> {
+    match (before, after) {
+        (Value::Object(b), Value::Object(a)) => b
+            .iter()
+            .flat_map(|(key, value)| match a.get(key) {
+                Some(kept) => lost_fields(value, kept, &format!("{at}/{key}")),
+                None => vec![format!("{at}/{key} removed")],
+            })
+            .collect(),
+        (Value::Array(b), Value::Array(a)) => {
+            // Greedy: each original element must match a later element of `after`.
+            let mut rest = a.iter();
+            for (i, item) in b.iter().enumerate() {
+                if !rest.any(|candidate| lost_fields(item, candidate, "").is_empty()) {
+                    return vec![format!("{at}/{i} removed or changed")];
+                }
+            }
+            Vec::new()
+        }
+        _ if before == after => Vec::new(),
+        _ => vec![format!("{at} changed from {before} to {after}")],
+    }
+}
+
+pub fn assert_nothing_lost(before: &Value, after: &Value) {
+    let lost = lost_fields(before, after, "");
+    assert!(lost.is_empty(), "the mutation lost or changed fields: {lost:#?}");
+}

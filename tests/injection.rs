@@ -1,0 +1,206 @@
+//! Injection, evaluated by the real module under wasmtime through waPC.
+
+mod harness;
+
+use harness::{Policy, assert_nothing_lost, fixture};
+use rstest::rstest;
+use serde_json::{Value, json};
+
+const STATUS: &str = "native-sidecar.kubewarden.io/status";
+
+fn injector() -> Value {
+    fixture("settings/injector.json")
+}
+
+fn ops(outcome: &harness::Outcome) -> Vec<String> {
+    let patch = serde_json::to_value(outcome.patch.as_ref().expect("a patch")).expect("patch is JSON");
+    patch
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|op| {
+            format!(
+                "{} {}",
+                op["op"].as_str().unwrap_or("?"),
+                op["path"].as_str().unwrap_or("?")
+            )
+        })
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+#[test]
+fn speaks_the_kubewarden_protocol() {
+    let policy = Policy::new();
+    assert_eq!(policy.protocol_version(), json!("v1"));
+    let verdict = policy.validate_settings(&injector());
+    assert!(verdict.valid, "{:?}", verdict.message);
+}
+
+#[rstest]
+#[case::typo(json!({"sidecars": [{"name": "a", "contianer": {}}]}), "sidecars[0].contianer: unknown field `contianer`")]
+#[case::no_image(json!({"sidecars": [{"name": "a", "container": {"name": "a"}}]}), "sidecars[0].container.image: an image is required")]
+#[case::restart_policy(json!({"sidecars": [{"name": "a", "container": {"name": "a", "image": "i", "restartPolicy": "OnFailure"}}]}), "sidecars[0].container.restartPolicy")]
+#[case::position(json!({"sidecars": [{"name": "a", "position": "after", "container": {"name": "a", "image": "i"}}]}), "sidecars[0].position: \"after\" is not a position")]
+#[case::duplicate(json!({"sidecars": [{"name": "a", "container": {"name": "a", "image": "i"}}, {"name": "a", "container": {"name": "b", "image": "i"}}]}), "sidecars[1].name: duplicate template name")]
+#[case::not_json_object(json!("yes"), "invalid settings: settings must be a map")]
+fn bad_settings_are_refused_at_load(#[case] settings: Value, #[case] expected: &str) {
+    let verdict = Policy::new().validate_settings(&settings);
+    assert!(!verdict.valid);
+    let message = verdict.message.unwrap_or_default();
+    assert!(
+        message.contains(expected),
+        "{message:?} should contain {expected:?}"
+    );
+}
+
+/// The pod carries fields k8s-openapi 0.28 does not know, at every level: the
+/// patch the host derives must keep them all and add exactly the sidecars.
+#[test]
+fn injection_keeps_every_field_and_adds_exactly_the_sidecars() {
+    let request = fixture("requests/pod-create-unknown-fields.json");
+    let outcome = Policy::new().validate(&injector(), &request);
+    assert!(outcome.response.accepted);
+    assert_eq!(outcome.response.warnings, None);
+    let patched = outcome.patched.expect("mutated");
+    let original = &request["object"];
+    assert_nothing_lost(original, &patched);
+
+    let status = patched["metadata"]["annotations"][STATUS]
+        .as_str()
+        .expect("status annotation");
+    assert_eq!(
+        serde_json::from_str::<Value>(status).expect("status is JSON"),
+        json!({"injected": [
+            {"template": "log-shipper", "container": "log-shipper", "mode": "native"},
+            {"template": "metrics-agent", "container": "metrics-agent", "mode": "native"}]})
+    );
+    let mut expected = original.clone();
+    expected["metadata"]["annotations"][STATUS] = json!(status);
+    expected["spec"]["initContainers"] = json!([
+        {"name": "log-shipper", "image": "cr.fluentbit.io/fluent/fluent-bit:3.1",
+         "args": ["--config=/fluent-bit/etc/fluent-bit.yaml"],
+         "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}},
+         "startupProbe": {"httpGet": {"path": "/api/v1/health", "port": 2020}, "periodSeconds": 1},
+         "volumeMounts": [{"name": "app-logs", "mountPath": "/var/log/app", "readOnly": true}],
+         "restartPolicy": "Always",
+         "env": [{"name": "KUBEWARDEN_NATIVE_SIDECAR", "value": "log-shipper"}]},
+        original["spec"]["initContainers"][0],
+        {"name": "metrics-agent", "image": "otel/opentelemetry-collector:0.110.0",
+         "ports": [{"containerPort": 4317, "name": "otlp"}], "restartPolicy": "Always",
+         "env": [{"name": "KUBEWARDEN_NATIVE_SIDECAR", "value": "metrics-agent"}]}
+    ]);
+    expected["spec"]["volumes"] =
+        json!([original["spec"]["volumes"][0], {"name": "app-logs", "emptyDir": {}}]);
+    expected["spec"]["containers"][0]["volumeMounts"] =
+        json!([{"name": "app-logs", "mountPath": "/var/log/app"}]);
+    expected["spec"]["containers"][0]["env"] =
+        json!([{"name": "MODE", "value": "prod"}, {"name": "LOG_DIR", "value": "/var/log/app"}]);
+    assert_eq!(patched, expected);
+}
+
+#[test]
+fn a_pod_without_init_containers_gets_add_operations_only() {
+    let request = fixture("requests/pod-create-plain.json");
+    let outcome = Policy::new().validate(&injector(), &request);
+    assert!(outcome.response.accepted);
+    assert_eq!(
+        ops(&outcome),
+        [
+            "add /metadata/annotations",
+            "add /spec/containers/0/env",
+            "add /spec/containers/0/volumeMounts",
+            "add /spec/containers/1/env",
+            "add /spec/containers/1/volumeMounts",
+            "add /spec/initContainers",
+            "add /spec/volumes",
+        ]
+    );
+    assert_nothing_lost(&request["object"], outcome.patched.as_ref().expect("mutated"));
+}
+
+#[rstest]
+#[case::unknown_fields("requests/pod-create-unknown-fields.json")]
+#[case::plain("requests/pod-create-plain.json")]
+fn evaluating_our_own_output_again_changes_nothing(#[case] path: &str) {
+    let policy = Policy::new();
+    let mut request = fixture(path);
+    let first = policy.validate(&injector(), &request);
+    request["object"] = first.patched.expect("first pass mutates");
+    let second = policy.validate(&injector(), &request);
+    assert!(second.response.accepted);
+    assert_eq!(
+        second.response.mutated_object, None,
+        "second pass must not mutate"
+    );
+    assert_eq!(second.response.warnings, None);
+}
+
+#[rstest]
+#[case::update("UPDATE", "Pod", "")]
+#[case::delete("DELETE", "Pod", "")]
+#[case::deployment("CREATE", "Deployment", "")]
+#[case::ephemeral_containers("CREATE", "Pod", "ephemeralcontainers")]
+fn only_pod_create_is_mutated(#[case] operation: &str, #[case] kind: &str, #[case] sub_resource: &str) {
+    let mut request = fixture("requests/pod-create-plain.json");
+    request["operation"] = json!(operation);
+    request["kind"]["kind"] = json!(kind);
+    request["subResource"] = json!(sub_resource);
+    let outcome = Policy::new().validate(&injector(), &request);
+    assert!(outcome.response.accepted);
+    assert_eq!(outcome.response.mutated_object, None);
+}
+
+#[test]
+fn a_validate_only_deployment_never_mutates() {
+    let mut settings = injector();
+    settings["mutate"] = json!(false);
+    let outcome = Policy::new().validate(&settings, &fixture("requests/pod-create-plain.json"));
+    assert!(outcome.response.accepted);
+    assert_eq!(outcome.response.mutated_object, None);
+}
+
+#[test]
+fn warnings_reach_the_user_on_accepted_pods() {
+    let mut request = fixture("requests/pod-create-plain.json");
+    request["object"]["metadata"]["annotations"] =
+        json!({"native-sidecar.kubewarden.io/inject": "log-shiper"});
+    let outcome = Policy::new().validate(&injector(), &request);
+    assert!(outcome.response.accepted);
+    assert_eq!(
+        outcome.response.mutated_object, None,
+        "nothing chosen, nothing injected"
+    );
+    assert_eq!(
+        outcome.response.warnings,
+        Some(vec![
+            "native-sidecar.kubewarden.io/inject: no sidecar template named log-shiper; \
+             known templates: log-shipper, metrics-agent"
+                .to_owned()
+        ])
+    );
+}
+
+#[rstest]
+#[case::payload_not_json(b"{not json".to_vec(), "malformed validation payload")]
+#[case::request_not_object(br#"{"settings": {}, "request": 7}"#.to_vec(), "malformed request: request must be an object")]
+#[case::containers_not_list(
+    br#"{"settings": {"sidecars": [{"name": "a", "injection": "always", "container": {"name": "a", "image": "i"}}]},
+        "request": {"operation": "CREATE", "kind": {"kind": "Pod"}, "object": {"spec": {"containers": 5}}}}"#.to_vec(),
+    "malformed request: object.spec.containers must be a list")]
+#[case::bad_settings_at_evaluation(br#"{"settings": {"mutat": true}, "request": {}}"#.to_vec(), "invalid settings: mutat: unknown field")]
+fn malformed_input_is_rejected_clearly_not_trapped(#[case] payload: Vec<u8>, #[case] expected: &str) {
+    let policy = Policy::new();
+    let raw = policy
+        .call("validate", &payload)
+        .expect("no trap, no guest error");
+    let response: Value = serde_json::from_slice(&raw).expect("a response");
+    assert_eq!(response["accepted"], json!(false));
+    assert_eq!(response["code"], json!(400));
+    let message = response["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(expected),
+        "{message:?} should contain {expected:?}"
+    );
+}
