@@ -6,6 +6,7 @@ use kubewarden_policy_sdk::settings::{SettingsValidationResponse, Validatable};
 use kubewarden_policy_sdk::wapc_guest::CallResult;
 use serde_json::Value;
 
+use crate::cluster::{Cluster, Host};
 use crate::decide::decide;
 use crate::plan::Plan;
 use crate::request::Request;
@@ -13,7 +14,7 @@ use crate::settings::Settings;
 
 /// waPC `validate`.
 pub fn validate(payload: &[u8]) -> CallResult {
-    Ok(serde_json::to_vec(&evaluate(payload))?)
+    Ok(serde_json::to_vec(&evaluate(payload, &Host))?)
 }
 
 /// waPC `validate_settings`.
@@ -29,7 +30,7 @@ pub fn validate_settings(payload: &[u8]) -> CallResult {
 }
 
 /// The whole evaluation of one `{"settings": …, "request": …}` payload.
-pub fn evaluate(payload: &[u8]) -> ValidationResponse {
+pub fn evaluate(payload: &[u8], cluster: &dyn Cluster) -> ValidationResponse {
     let mut payload: Value = match serde_json::from_slice(payload) {
         Ok(payload) => payload,
         Err(e) => return respond_rejected(format!("malformed validation payload: {e}")),
@@ -42,7 +43,7 @@ pub fn evaluate(payload: &[u8]) -> ValidationResponse {
         };
         let request = payload.get("request").unwrap_or(&Value::Null);
         match Request::from_admission_request(request) {
-            Ok(request) => decide(&compiled, &request),
+            Ok(request) => decide(&compiled, &request, cluster),
             Err(malformed) => Plan::rejected(malformed.0),
         }
     };
@@ -54,11 +55,11 @@ pub fn evaluate(payload: &[u8]) -> ValidationResponse {
 /// request object plus the plan's additions.
 pub fn respond(mut plan: Plan, object: Option<Value>) -> ValidationResponse {
     let warnings = Some(std::mem::take(&mut plan.warnings)).filter(|w| !w.is_empty());
-    if let Some(rejection) = plan.rejection.take() {
+    if !plan.rejections.is_empty() {
         return ValidationResponse {
             accepted: false,
-            message: Some(rejection.message),
-            code: Some(rejection.code),
+            message: Some(plan.rejections.join("\n")),
+            code: Some(400),
             mutated_object: None,
             audit_annotations: None,
             warnings,

@@ -17,11 +17,15 @@
 )]
 
 pub mod adapter;
+pub mod catalog;
+pub mod cluster;
 pub mod decide;
 pub mod inject;
+pub mod jobs;
 pub mod plan;
 pub mod request;
 pub mod settings;
+pub mod stripped;
 
 use kubewarden_policy_sdk::protocol_version_guest;
 use kubewarden_policy_sdk::wapc_guest::register_function;

@@ -1,9 +1,10 @@
 //! What a decision wants done, and the one function that does it to a request object.
 //!
-//! A `Plan` is a report: the edits to make, the warnings to show, the rejection
-//! if any. Decisions only ever build plans; `Plan::apply_to` is the only place a
+//! A `Plan` is a report: the edits to make, the warnings to show, the reasons
+//! to reject. Decisions only ever build plans; `apply` is the only place a
 //! request object is changed, and it only ever *adds* to it (an insert into a
-//! list or a new key in a map), so nothing the user sent can be lost.
+//! list, a new key in a map) or *moves* a container whole, so nothing the user
+//! sent can be lost.
 
 use serde_json::{Map, Value};
 
@@ -22,26 +23,29 @@ pub enum Edit {
     Insert { list: String, at: At, value: Value },
     /// Set `key` of the map at `map` to `value`.
     Set { map: String, key: String, value: Value },
-}
-
-/// Why a request is refused.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Rejection {
-    pub message: String,
-    pub code: u16,
+    /// Take entry `index` out of the list `containers`, give it
+    /// `restartPolicy: Always` and insert it, otherwise untouched, into the
+    /// list `init_containers`: a legacy sidecar made native.
+    MakeNativeSidecar {
+        containers: String,
+        index: usize,
+        init_containers: String,
+        at: At,
+    },
 }
 
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Plan {
     pub edits: Vec<Edit>,
     pub warnings: Vec<String>,
-    pub rejection: Option<Rejection>,
+    /// Each a full message for the user; any of them refuses the request.
+    pub rejections: Vec<String>,
 }
 
 impl Plan {
     pub fn rejected(message: String) -> Self {
         Plan {
-            rejection: Some(Rejection { message, code: 400 }),
+            rejections: vec![message],
             ..Plan::default()
         }
     }
@@ -50,33 +54,64 @@ impl Plan {
         self.warnings.push(warning);
     }
 
-    /// Applies every edit to `object`, in order. Fails (without panicking) when a
-    /// pointer crosses something that is neither a map nor a list; the request
-    /// view has checked the shapes the decisions read, so this means a defect.
+    pub fn reject(&mut self, message: String) {
+        self.rejections.push(message);
+    }
+
+    /// Applies the plan's edits to `object`, consuming them.
     pub fn apply_to(&mut self, object: &mut Value) -> Result<(), String> {
-        for edit in self.edits.drain(..) {
-            match edit {
-                Edit::Insert { list, at, value } => {
-                    let items = container_at(object, &list, || Value::Array(Vec::new()))?
-                        .as_array_mut()
-                        .ok_or_else(|| format!("{list} is not a list"))?;
-                    let index = match at {
-                        At::Index(i) if i <= items.len() => i,
-                        At::Index(i) => return Err(format!("{list}: index {i} is past the end")),
-                        At::End => items.len(),
-                    };
-                    items.insert(index, value);
+        apply(self.edits.drain(..), object)
+    }
+}
+
+/// Applies `edits` to `object`, in order. Fails (without panicking) when a
+/// pointer crosses something that is neither a map nor a list; the request
+/// view has checked the shapes the decisions read, so this means a defect.
+pub fn apply(edits: impl IntoIterator<Item = Edit>, object: &mut Value) -> Result<(), String> {
+    for edit in edits {
+        match edit {
+            Edit::Insert { list, at, value } => insert(object, &list, at, value)?,
+            Edit::Set { map, key, value } => {
+                container_at(object, &map, || Value::Object(Map::new()))?
+                    .as_object_mut()
+                    .ok_or_else(|| format!("{map} is not a map"))?
+                    .insert(key, value);
+            }
+            Edit::MakeNativeSidecar {
+                containers,
+                index,
+                init_containers,
+                at,
+            } => {
+                let list = container_at(object, &containers, || Value::Array(Vec::new()))?
+                    .as_array_mut()
+                    .ok_or_else(|| format!("{containers} is not a list"))?;
+                if index >= list.len() {
+                    return Err(format!("{containers}: no element {index}"));
                 }
-                Edit::Set { map, key, value } => {
-                    container_at(object, &map, || Value::Object(Map::new()))?
-                        .as_object_mut()
-                        .ok_or_else(|| format!("{map} is not a map"))?
-                        .insert(key, value);
-                }
+                let mut container = list.remove(index);
+                container
+                    .as_object_mut()
+                    .ok_or_else(|| format!("{containers}/{index} is not a map"))?
+                    .insert("restartPolicy".to_owned(), Value::String("Always".to_owned()));
+                insert(object, &init_containers, at, container)?;
             }
         }
-        Ok(())
     }
+    Ok(())
+}
+
+fn insert(object: &mut Value, list: &str, at: At, value: Value) -> Result<(), String> {
+    let items = container_at(object, list, || Value::Array(Vec::new()))?
+        .as_array_mut()
+        .ok_or_else(|| format!("{list} is not a list"))?;
+    let index = match at {
+        At::Index(i) if i <= items.len() => i,
+        At::Index(i) => return Err(format!("{list}: index {i} is past the end")),
+        At::End => items.len(),
+    };
+    items.insert(index, value);
+    Ok(())
 }
 
 /// The value at `pointer`, created with `empty` when it (or a map on the way)
@@ -179,6 +214,40 @@ mod tests {
         );
         assert!(insert("/a", At::Index(5)).apply_to(&mut object).is_err());
         assert!(insert("/a/7/b", At::End).apply_to(&mut object).is_err());
+    }
+
+    #[test]
+    fn a_moved_container_is_untouched_but_for_its_restart_policy() {
+        let sidecar = json!({"name": "proxy", "image": "envoy", "zUnknown": {"a": [1]}});
+        let mut object = json!({"spec": {"containers": [{"name": "job"}, sidecar],
+                                         "initContainers": [{"name": "setup"}]}});
+        let mut plan = Plan {
+            edits: vec![Edit::MakeNativeSidecar {
+                containers: "/spec/containers".into(),
+                index: 1,
+                init_containers: "/spec/initContainers".into(),
+                at: At::Index(0),
+            }],
+            ..Plan::default()
+        };
+        plan.apply_to(&mut object).expect("applies");
+        let mut native = sidecar.clone();
+        native["restartPolicy"] = json!("Always");
+        assert_eq!(
+            object,
+            json!({"spec": {"containers": [{"name": "job"}], "initContainers": [native, {"name": "setup"}]}})
+        );
+
+        let mut out_of_range = Plan {
+            edits: vec![Edit::MakeNativeSidecar {
+                containers: "/spec/containers".into(),
+                index: 9,
+                init_containers: "/spec/initContainers".into(),
+                at: At::End,
+            }],
+            ..Plan::default()
+        };
+        assert!(out_of_range.apply_to(&mut object).is_err());
     }
 
     #[test]

@@ -26,12 +26,23 @@ impl Malformed {
 }
 
 /// The admission request, as far as the policy reads it.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub struct Request<'a> {
     pub operation: Operation,
     pub kind: &'a str,
     pub sub_resource: &'a str,
+    pub namespace: &'a str,
     pub object: &'a Value,
+    /// The stored object, on UPDATE.
+    pub old_object: Option<&'a Value>,
+}
+
+/// The controller that owns an object (`ownerReferences[controller=true]`).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Owner<'a> {
+    pub api_version: &'a str,
+    pub kind: &'a str,
+    pub name: &'a str,
 }
 
 impl<'a> Request<'a> {
@@ -54,8 +65,34 @@ impl<'a> Request<'a> {
             operation,
             kind,
             sub_resource: optional_str(fields, "subResource", "request.subResource")?,
+            namespace: optional_str(fields, "namespace", "request.namespace")?,
             object: fields.get("object").unwrap_or(&Value::Null),
+            old_object: fields.get("oldObject").filter(|old| !old.is_null()),
         })
+    }
+
+    /// An annotation of the object itself (not of its pod template).
+    pub fn object_annotation(&self, key: &str) -> Option<&'a str> {
+        self.object
+            .get("metadata")?
+            .get("annotations")?
+            .get(key)?
+            .as_str()
+    }
+
+    /// The object's controller, when it has one.
+    pub fn controller(&self) -> Option<Owner<'a>> {
+        let owners = self.object.get("metadata")?.get("ownerReferences")?.as_array()?;
+        owners
+            .iter()
+            .find(|o| o.get("controller").and_then(Value::as_bool) == Some(true))
+            .and_then(|o| {
+                Some(Owner {
+                    api_version: o.get("apiVersion")?.as_str()?,
+                    kind: o.get("kind")?.as_str()?,
+                    name: o.get("name")?.as_str()?,
+                })
+            })
     }
 
     /// The pod template inside the object, for the kinds the policy handles.
@@ -71,6 +108,21 @@ impl<'a> Request<'a> {
             _ => return Ok(None),
         };
         Workload::read(self.kind, self.object, template).map(Some)
+    }
+
+    /// Whether this request can change the pod template: always on CREATE; on
+    /// UPDATE only when the spec differs from the stored one. Validations skip
+    /// the rest, so that they never block a finalizer removal or a label change
+    /// of an object that exists already (background audit still reports it).
+    pub fn changes_spec(&self, workload: &Workload) -> bool {
+        match (self.operation, self.old_object) {
+            (Operation::Create, _) => true,
+            (Operation::Update, Some(old)) => {
+                old.pointer(&workload.spec_pointer) != self.object.pointer(&workload.spec_pointer)
+            }
+            (Operation::Update, None) => true,
+            (Operation::Other, _) => false,
+        }
     }
 }
 
@@ -117,6 +169,11 @@ impl<'a> Workload<'a> {
 
     pub fn annotation(&self, key: &str) -> Option<&'a str> {
         self.annotations?.get(key)?.as_str()
+    }
+
+    /// The pod spec's path for people: `spec.template.spec`.
+    pub fn spec_path(&self) -> String {
+        self.spec_pointer.trim_start_matches('/').replace('/', ".")
     }
 
     pub fn label(&self, key: &str) -> Option<&'a str> {
@@ -169,6 +226,13 @@ impl<'a> PodSpec<'a> {
         })
     }
 
+    /// The pod's restartPolicy; the API server defaults it to `Always`.
+    pub fn restart_policy(&self) -> &'a str {
+        self.field("restartPolicy")
+            .and_then(Value::as_str)
+            .unwrap_or("Always")
+    }
+
     pub fn host_network(&self) -> bool {
         self.field("hostNetwork")
             .and_then(Value::as_bool)
@@ -194,6 +258,10 @@ impl<'a> PodSpec<'a> {
 pub struct Container<'a> {
     pub index: usize,
     pub name: &'a str,
+    pub image: &'a str,
+    /// `command` then `args`.
+    pub command_line: Vec<&'a str>,
+    pub restart_policy: Option<&'a str>,
     /// `(name, value)` of every `env` entry; the value is absent for `valueFrom`.
     pub env: Vec<(&'a str, Option<&'a str>)>,
     /// `(name, mountPath)` of every `volumeMounts` entry.
@@ -238,9 +306,25 @@ impl<'a> Container<'a> {
                 ))
             })
             .collect::<Result<_, Malformed>>()?;
+        let mut command_line = Vec::new();
+        for key in ["command", "args"] {
+            for (i, word) in optional_list(fields.get(key), &format!("{path}.{key}"))?
+                .iter()
+                .enumerate()
+            {
+                command_line.push(
+                    word.as_str()
+                        .ok_or_else(|| Malformed::at(&format!("{path}.{key}[{i}]"), "a string"))?,
+                );
+            }
+        }
+        let restart_policy = optional_str(fields, "restartPolicy", &format!("{path}.restartPolicy"))?;
         Ok(Container {
             index,
             name: required_str(fields, "name", &format!("{path}.name"))?,
+            image: optional_str(fields, "image", &format!("{path}.image"))?,
+            command_line,
+            restart_policy: Some(restart_policy).filter(|p| !p.is_empty()),
             env,
             volume_mounts,
         })

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
+use crate::catalog::{SidecarMatcher, repository};
 use crate::inject;
 
 #[derive(Debug, Deserialize)]
@@ -28,6 +29,10 @@ pub struct Settings {
     /// `false`: `native-sidecar.kubewarden.io/inject: "false"` cannot skip `always` templates.
     #[serde(default = "yes")]
     pub allow_opt_out: bool,
+    #[serde(default)]
+    pub job_sidecars: JobSidecarsSettings,
+    #[serde(default)]
+    pub stripped_restart_policy: StrippedSettings,
 }
 
 impl Default for Settings {
@@ -37,8 +42,68 @@ impl Default for Settings {
             sidecars: Vec::new(),
             inject_host_network_pods: false,
             allow_opt_out: true,
+            job_sidecars: JobSidecarsSettings::default(),
+            stripped_restart_policy: StrippedSettings::default(),
         }
     }
+}
+
+/// Legacy sidecars (regular containers that never exit) in Job pods.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct JobSidecarsSettings {
+    #[serde(default)]
+    pub action: JobSidecarAction,
+    /// Extra container names that are sidecars.
+    #[serde(default)]
+    pub names: Vec<String>,
+    /// Extra image prefixes (registry/repo; tags ignored) that are sidecars.
+    #[serde(default)]
+    pub images: Vec<String>,
+    #[serde(default = "yes")]
+    pub use_builtin_catalog: bool,
+}
+
+impl Default for JobSidecarsSettings {
+    fn default() -> Self {
+        JobSidecarsSettings {
+            action: JobSidecarAction::default(),
+            names: Vec::new(),
+            images: Vec::new(),
+            use_builtin_catalog: true,
+        }
+    }
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum JobSidecarAction {
+    #[default]
+    Reject,
+    Warn,
+    /// Move them into `initContainers` as native sidecars (mutating deployments).
+    Convert,
+    Ignore,
+}
+
+/// Init containers that lost `restartPolicy: Always` to an outdated webhook.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StrippedSettings {
+    #[serde(default)]
+    pub action: StrippedAction,
+    /// Compare a Pod with its controller's pod template (context-aware).
+    #[serde(default)]
+    pub check_owner: bool,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum StrippedAction {
+    Reject,
+    #[default]
+    Warn,
+    Ignore,
 }
 
 fn yes() -> bool {
@@ -156,6 +221,11 @@ pub struct Compiled {
     pub inject_host_network_pods: bool,
     pub allow_opt_out: bool,
     pub templates: Vec<Template>,
+    pub job_sidecars: JobSidecarAction,
+    pub stripped: StrippedAction,
+    pub check_owner: bool,
+    /// What counts as a sidecar, for the Job and stripped-field checks.
+    pub sidecar_matcher: SidecarMatcher,
 }
 
 /// One sidecar template, ready to insert.
@@ -216,11 +286,38 @@ impl Settings {
                 Ok(compiled)
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let jobs = &self.job_sidecars;
+        if let Some(i) = jobs.names.iter().position(|n| n.trim().is_empty()) {
+            return Err(fault(
+                format!("jobSidecars.names[{i}]"),
+                "a container name is required",
+            ));
+        }
+        let image_prefixes = jobs
+            .images
+            .iter()
+            .enumerate()
+            .map(|(i, image)| match repository(image.trim()) {
+                "" => Err(fault(
+                    format!("jobSidecars.images[{i}]"),
+                    "an image prefix is required",
+                )),
+                repo => Ok(repo.to_owned()),
+            })
+            .collect::<Result<_, _>>()?;
         Ok(Compiled {
             mutate: self.mutate,
             inject_host_network_pods: self.inject_host_network_pods,
             allow_opt_out: self.allow_opt_out,
             templates,
+            job_sidecars: jobs.action,
+            stripped: self.stripped_restart_policy.action,
+            check_owner: self.stripped_restart_policy.check_owner,
+            sidecar_matcher: SidecarMatcher {
+                builtin: jobs.use_builtin_catalog,
+                names: jobs.names.clone(),
+                image_prefixes,
+            },
         })
     }
 }
@@ -411,6 +508,11 @@ mod tests {
     #[case::app_mount_without_path(json!({"sidecars": [template(json!({"appContainers": {"volumeMounts": [{"name": "v"}]}}))]}), "sidecars[0].appContainers.volumeMounts[0].mountPath: a mountPath is required")]
     #[case::app_env_duplicate(json!({"sidecars": [template(json!({"appContainers": {"env": [{"name": "A"}, {"name": "A"}]}}))]}), "sidecars[0].appContainers.env[1].name: duplicate variable \"A\"")]
     #[case::not_an_object(json!([1]), "invalid settings: settings must be a map")]
+    #[case::job_action(json!({"jobSidecars": {"action": "fix"}}), "jobSidecars.action: unknown variant `fix`")]
+    #[case::job_typo(json!({"jobSidecars": {"image": ["x"]}}), "jobSidecars.image: unknown field `image`")]
+    #[case::job_empty_name(json!({"jobSidecars": {"names": ["a", " "]}}), "jobSidecars.names[1]: a container name is required")]
+    #[case::job_empty_image(json!({"jobSidecars": {"images": [""]}}), "jobSidecars.images[0]: an image prefix is required")]
+    #[case::stripped_action(json!({"strippedRestartPolicy": {"action": "convert"}}), "strippedRestartPolicy.action: unknown variant `convert`")]
     fn bad_settings_are_refused_naming_the_field(#[case] settings: Value, #[case] expected: &str) {
         let error = error_of(settings);
         assert!(error.contains(expected), "{error:?} should contain {expected:?}");
@@ -419,7 +521,10 @@ mod tests {
     #[rstest]
     #[case::none(Value::Null)]
     #[case::empty(json!({}))]
-    #[case::full(json!({"mutate": false, "injectHostNetworkPods": true, "allowOptOut": false, "sidecars": [
+    #[case::full(json!({"mutate": false, "injectHostNetworkPods": true, "allowOptOut": false,
+        "jobSidecars": {"action": "convert", "names": ["proxy"], "images": ["registry.corp/sidecars/"], "useBuiltinCatalog": false},
+        "strippedRestartPolicy": {"action": "reject", "checkOwner": true},
+        "sidecars": [
         template(json!({"injection": "always", "position": "after:istio-proxy",
             "volumes": [{"name": "logs", "emptyDir": {}}],
             "appContainers": {"volumeMounts": [{"name": "logs", "mountPath": "/var/log/app"}],

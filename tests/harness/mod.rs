@@ -4,7 +4,7 @@
 #![allow(dead_code)] // each test binary uses part of it
 
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use kubewarden_policy_sdk::response::ValidationResponse;
 use kubewarden_policy_sdk::settings::SettingsValidationResponse;
@@ -39,7 +39,12 @@ fn compiled_module() -> &'static WasmtimeEngineProviderPre {
 /// One instance of the policy module.
 pub struct Policy {
     host: WapcHost,
+    /// `(operation, request)` of every host capability call, in order.
+    pub host_calls: Arc<Mutex<Vec<(String, Value)>>>,
 }
+
+/// Answers a `kubewarden/kubernetes/<operation>` host call from fixtures.
+pub type Answer = dyn Fn(&str, &Value) -> Result<Value, String> + Send + Sync;
 
 /// What `validate` answered, with the patch the host would derive from it.
 pub struct Outcome {
@@ -51,10 +56,33 @@ pub struct Outcome {
 }
 
 impl Policy {
+    /// A policy whose host capability calls all fail, as with no cluster.
     pub fn new() -> Policy {
+        Policy::with_cluster(|operation, _| Err(format!("no cluster in this test ({operation})")))
+    }
+
+    /// A policy whose `kubewarden/kubernetes/*` host calls `answer` serves.
+    pub fn with_cluster(
+        answer: impl Fn(&str, &Value) -> Result<Value, String> + Send + Sync + 'static,
+    ) -> Policy {
         let engine = compiled_module().rehydrate(None).expect("instantiate the module");
-        let host = WapcHost::new(Box::new(engine), None).expect("waPC host");
-        Policy { host }
+        let host_calls = Arc::new(Mutex::new(Vec::new()));
+        let recorded = Arc::clone(&host_calls);
+        let answer: Box<Answer> = Box::new(answer);
+        let callback = move |_id: u64, binding: &str, namespace: &str, operation: &str, payload: &[u8]| {
+            let request: Value = serde_json::from_slice(payload)?;
+            recorded
+                .lock()
+                .expect("not poisoned")
+                .push((operation.to_owned(), request.clone()));
+            if (binding, namespace) != ("kubewarden", "kubernetes") {
+                return Err(format!("unexpected host call {binding}/{namespace}/{operation}").into());
+            }
+            let answer = answer(operation, &request)?;
+            Ok(serde_json::to_vec(&answer)?)
+        };
+        let host = WapcHost::new(Box::new(engine), Some(Box::new(callback))).expect("waPC host");
+        Policy { host, host_calls }
     }
 
     pub fn call(&self, operation: &str, payload: &[u8]) -> Result<Vec<u8>, String> {
@@ -98,6 +126,13 @@ impl Policy {
             patch,
             patched,
         }
+    }
+}
+
+/// The response and patch of `validate`, for messages.
+impl std::fmt::Debug for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?} patch={:?}", self.response, self.patch)
     }
 }
 

@@ -1,0 +1,190 @@
+//! Init containers that should be native sidecars but have no `restartPolicy`:
+//! the trace of a mutating webhook built on a Kubernetes client older than 1.28,
+//! which re-serialised the pod and dropped the field it did not know.
+//!
+//! Such a container runs as a plain init container that never exits, so the pod
+//! never starts. When the container has probes or lifecycle hooks the API server
+//! rejects the pod itself; the silent case is the one caught here, from evidence
+//! that survives the stripping (../shared/sidecar-facts.md, "When the field
+//! disappears").
+
+use std::fmt;
+
+use serde_json::Value;
+
+use crate::catalog::Why;
+use crate::cluster::Cluster;
+use crate::plan::Plan;
+use crate::request::{Container, Operation, Request, Workload};
+use crate::settings::{Compiled, StrippedAction};
+
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Controllers whose pod template a Pod is stamped from.
+const OWNER_KINDS: [&str; 4] = ["ReplicaSet", "Job", "StatefulSet", "DaemonSet"];
+
+/// Why we think a container lost `restartPolicy: Always`.
+#[derive(Debug)]
+enum Evidence<'a> {
+    /// Our injection marker: this policy injected it as a native sidecar.
+    Marker(&'a str),
+    /// The stored object had the field and this UPDATE removes it.
+    OldObject,
+    /// `kubectl apply` was given the field.
+    LastApplied,
+    /// The controller's pod template has the field.
+    Owner(String),
+    /// It looks like a well-known sidecar: a heuristic, never enough to reject.
+    Looks(Why<'a>),
+}
+
+impl fmt::Display for Evidence<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Evidence::Marker(template) => write!(
+                f,
+                "it carries the marker KUBEWARDEN_NATIVE_SIDECAR={template} that native-sidecar-policy \
+                 sets on the native sidecars it injects"
+            ),
+            Evidence::OldObject => write!(
+                f,
+                "the stored object has restartPolicy: Always for it and this update drops it"
+            ),
+            Evidence::LastApplied => write!(
+                f,
+                "its {LAST_APPLIED} annotation has restartPolicy: Always for it"
+            ),
+            Evidence::Owner(owner) => write!(f, "its controller {owner} has restartPolicy: Always for it"),
+            Evidence::Looks(why) => write!(f, "it is {why} (a heuristic)"),
+        }
+    }
+}
+
+/// Adds to `plan` a rejection or warnings for every init container that lost its field.
+pub fn plan_stripped(
+    compiled: &Compiled,
+    request: &Request,
+    workload: &Workload,
+    cluster: &dyn Cluster,
+    plan: &mut Plan,
+) {
+    if compiled.stripped == StrippedAction::Ignore || !request.changes_spec(workload) {
+        return;
+    }
+    let suspects: Vec<&Container> = workload
+        .spec
+        .init_containers
+        .iter()
+        .filter(|c| c.restart_policy.is_none())
+        .collect();
+    if suspects.is_empty() {
+        return;
+    }
+
+    // Each source is read once per request, and only when there is a suspect.
+    let old_spec = match request.operation {
+        Operation::Update => request
+            .old_object
+            .and_then(|old| old.pointer(&workload.spec_pointer)),
+        _ => None,
+    };
+    let applied: Option<Value> = request
+        .object_annotation(LAST_APPLIED)
+        .and_then(|t| serde_json::from_str(t).ok());
+    let applied_spec = applied.as_ref().and_then(|a| a.pointer(&workload.spec_pointer));
+    let owner = if compiled.check_owner && workload.kind == "Pod" {
+        owner_template(request, cluster, plan)
+    } else {
+        None
+    };
+    let owner_spec = owner
+        .as_ref()
+        .and_then(|(_, template)| template.pointer("/spec/template/spec"));
+
+    for container in suspects {
+        let mut evidence = Vec::new();
+        match compiled.sidecar_matcher.identify(container, workload) {
+            Some(Why::Marker(template)) => evidence.push(Evidence::Marker(template)),
+            Some(why) => evidence.push(Evidence::Looks(why)),
+            None => {}
+        }
+        if declares_native(old_spec, container.name) {
+            evidence.push(Evidence::OldObject);
+        }
+        if declares_native(applied_spec, container.name) {
+            evidence.push(Evidence::LastApplied);
+        }
+        if let Some((name, _)) = owner
+            .as_ref()
+            .filter(|_| declares_native(owner_spec, container.name))
+        {
+            evidence.push(Evidence::Owner(name.clone()));
+        }
+        if evidence.is_empty() {
+            continue;
+        }
+        let field = format!(
+            "{}/initContainers/{}/restartPolicy",
+            workload.spec_pointer, container.index
+        );
+        let said: Vec<String> = evidence.iter().map(ToString::to_string).collect();
+        let conclusive = evidence.iter().any(|e| !matches!(e, Evidence::Looks(_)));
+        if compiled.stripped == StrippedAction::Reject && conclusive {
+            plan.reject(format!(
+                "init container {:?} has no restartPolicy but was meant to be a native sidecar \
+                 (restartPolicy: Always): {}. Without the field it runs as a plain init container that \
+                 never exits, and the pod never starts. Probable cause: a mutating webhook built on a \
+                 Kubernetes client older than 1.28 re-serialised the object and dropped the field. Find it: \
+                 the API server audit log's patch.webhook.admission.k8s.io/round_N_index_M annotations show \
+                 which webhook removed {field}; `kubectl get mutatingwebhookconfigurations` lists the \
+                 candidates. Upgrade that webhook or exclude these pods from it.",
+                container.name,
+                said.join("; ")
+            ));
+        } else {
+            plan.warn(format!(
+                "init container {:?} lost restartPolicy: Always ({}): likely stripped by a mutating webhook \
+                 built on a Kubernetes client older than 1.28; without it the pod never starts. See \
+                 `kubectl get mutatingwebhookconfigurations` and the audit annotations for {field}",
+                container.name,
+                said.join("; ")
+            ));
+        }
+    }
+}
+
+/// `(kind/name, object)` of the Pod's controller, read through the host.
+fn owner_template(request: &Request, cluster: &dyn Cluster, plan: &mut Plan) -> Option<(String, Value)> {
+    let owner = request.controller().filter(|o| OWNER_KINDS.contains(&o.kind))?;
+    let fields = [
+        "spec.template.spec.initContainers.name",
+        "spec.template.spec.initContainers.restartPolicy",
+    ];
+    let described = format!("{}/{}", owner.kind, owner.name);
+    match cluster.get_resource(
+        owner.api_version,
+        owner.kind,
+        request.namespace,
+        owner.name,
+        &fields,
+    ) {
+        Ok(object) => Some((described, object)),
+        Err(error) => {
+            plan.warn(format!(
+                "could not read the pod's controller {described} to compare its pod template \
+                 (strippedRestartPolicy.checkOwner): {error}; no evidence taken from it"
+            ));
+            None
+        }
+    }
+}
+
+/// Whether `spec` has an init container `name` with `restartPolicy: Always`.
+fn declares_native(spec: Option<&Value>, name: &str) -> bool {
+    spec.and_then(|s| s.get("initContainers"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|c| c.get("name").and_then(Value::as_str) == Some(name))
+        .any(|c| c.get("restartPolicy").and_then(Value::as_str) == Some("Always"))
+}

@@ -1,0 +1,346 @@
+//! Legacy sidecars in Jobs and stripped restartPolicy, evaluated by the real
+//! module under wasmtime through waPC.
+
+mod harness;
+
+use harness::{Policy, assert_nothing_lost, fixture};
+use rstest::rstest;
+use serde_json::{Value, json};
+
+fn settings(name: &str) -> Value {
+    fixture(&format!("settings/{name}.json"))
+}
+
+fn request(name: &str) -> Value {
+    fixture(&format!("requests/{name}.json"))
+}
+
+fn message(outcome: &harness::Outcome) -> &str {
+    outcome.response.message.as_deref().unwrap_or_default()
+}
+
+#[test]
+fn a_job_with_a_legacy_istio_proxy_is_rejected_with_the_fix() {
+    let outcome = Policy::new().validate(&settings("validator"), &request("job-istio-proxy"));
+    assert!(!outcome.response.accepted, "{outcome:?}");
+    assert_eq!(outcome.response.code, Some(400));
+    assert_eq!(
+        message(&outcome),
+        "This Job would never complete: container \"istio-proxy\" (Istio proxy, a well-known sidecar) is a \
+         sidecar running as regular containers in spec.template.spec.containers, and a sidecar keeps running \
+         after the main containers exit, so the pod stays Running. Fix: move it to \
+         spec.template.spec.initContainers with restartPolicy: Always (native sidecars, Kubernetes >= 1.29): \
+         they start before the main containers and are stopped when those finish. Or, with Istio, turn on its \
+         native sidecars (ENABLE_NATIVE_SIDECARS=true) instead of moving it by hand."
+    );
+}
+
+#[rstest]
+#[case::native_istio_job("job-native-istio")]
+#[case::deployment_with_legacy_sidecar("deployment-legacy-sidecar")]
+fn native_sidecars_and_long_running_workloads_are_fine(#[case] name: &str) {
+    let outcome = Policy::new().validate(&settings("validator"), &request(name));
+    assert!(outcome.response.accepted, "{outcome:?}");
+    assert_eq!(outcome.response.warnings, None);
+    assert_eq!(outcome.response.mutated_object, None);
+}
+
+#[test]
+fn warn_mode_accepts_with_one_warning_per_sidecar() {
+    let outcome = Policy::new().validate(
+        &json!({"jobSidecars": {"action": "warn"}}),
+        &request("job-istio-proxy"),
+    );
+    assert!(outcome.response.accepted);
+    assert_eq!(
+        outcome.response.warnings,
+        Some(vec![
+            "container \"istio-proxy\" (Istio proxy, a well-known sidecar) will keep this Job from completing: \
+             move it to spec.template.spec.initContainers with restartPolicy: Always"
+                .to_owned()
+        ])
+    );
+}
+
+#[test]
+fn a_cronjob_with_cloud_sql_proxy_is_rejected_then_converted() {
+    let cronjob = request("cronjob-cloud-sql-proxy");
+    let rejected = Policy::new().validate(&settings("validator"), &cronjob);
+    assert!(!rejected.response.accepted);
+    assert!(
+        message(&rejected)
+            .starts_with("The Jobs of this CronJob would never complete: container \"cloud-sql-proxy\"")
+    );
+    assert!(
+        message(&rejected)
+            .contains("spec.jobTemplate.spec.template.spec.initContainers with restartPolicy: Always")
+    );
+
+    let converted = Policy::new().validate(&settings("converter"), &cronjob);
+    assert!(converted.response.accepted, "{converted:?}");
+    let patched = converted.patched.expect("converted");
+    // The original with only the sidecar moved, byte-identical but for restartPolicy.
+    let template = "/spec/jobTemplate/spec/template/spec";
+    let original = &cronjob["object"];
+    let mut sidecar = original
+        .pointer(&format!("{template}/containers/1"))
+        .cloned()
+        .expect("sidecar");
+    sidecar["restartPolicy"] = json!("Always");
+    let mut expected = original.clone();
+    let spec = expected.pointer_mut(template).expect("template");
+    spec["containers"] = json!([original.pointer(&format!("{template}/containers/0"))]);
+    spec["initContainers"] = json!([sidecar, original.pointer(&format!("{template}/initContainers/0"))]);
+    assert_eq!(patched, expected);
+    assert_eq!(
+        converted.response.warnings,
+        Some(vec![
+            "container \"cloud-sql-proxy\" (Cloud SQL Auth Proxy, a well-known sidecar) converted to a native \
+             sidecar: moved to spec.jobTemplate.spec.template.spec.initContainers with restartPolicy: Always so \
+             that the Jobs of this CronJob can complete"
+                .to_owned()
+        ])
+    );
+
+    // Converted output is a native sidecar now: nothing more to do.
+    let mut again = cronjob.clone();
+    again["object"] = patched;
+    let second = Policy::new().validate(&settings("converter"), &again);
+    assert!(second.response.accepted);
+    assert_eq!(second.response.mutated_object, None);
+}
+
+#[test]
+fn convert_in_a_validate_only_deployment_rejects() {
+    let outcome = Policy::new().validate(
+        &json!({"mutate": false, "jobSidecars": {"action": "convert"}}),
+        &request("cronjob-cloud-sql-proxy"),
+    );
+    assert!(!outcome.response.accepted);
+    assert_eq!(outcome.response.mutated_object, None);
+}
+
+#[test]
+fn a_job_pod_gets_its_sidecar_converted_and_templates_injected_in_one_pass() {
+    let mut pod = request("job-istio-proxy");
+    pod["kind"] = json!({"group": "", "version": "v1", "kind": "Pod"});
+    let template = pod["object"]["spec"]["template"].clone();
+    pod["object"] = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "nightly-report-x",
+        "annotations": {"native-sidecar.kubewarden.io/inject": "log-shipper"}}, "spec": template["spec"]});
+    let mut converter_and_injector = settings("injector");
+    converter_and_injector["jobSidecars"] = json!({"action": "convert"});
+    let outcome = Policy::new().validate(&converter_and_injector, &pod);
+    let patched = outcome.patched.expect("mutated");
+    let names = |list: &str| -> Vec<String> {
+        patched["spec"][list]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| c["name"].as_str().unwrap_or("?").to_owned())
+            .collect()
+    };
+    assert_eq!(
+        names("initContainers"),
+        ["istio-proxy", "log-shipper", "istio-init"]
+    );
+    assert_eq!(names("containers"), ["report"]);
+    assert_eq!(
+        patched["spec"]["initContainers"][0]["restartPolicy"],
+        json!("Always")
+    );
+    // The app mounts go to the job's container, not to the converted sidecar.
+    assert_eq!(patched["spec"]["initContainers"][0].get("volumeMounts"), None);
+    assert_eq!(
+        patched["spec"]["containers"][0]["env"],
+        json!([{"name": "LOG_DIR", "value": "/var/log/app"}])
+    );
+}
+
+#[test]
+fn an_unchanged_job_update_is_not_blocked() {
+    let mut update = request("job-istio-proxy");
+    update["operation"] = json!("UPDATE");
+    update["oldObject"] = update["object"].clone();
+    update["object"]["metadata"]["finalizers"] = json!([]);
+    let outcome = Policy::new().validate(&settings("validator"), &update);
+    assert!(outcome.response.accepted, "{outcome:?}");
+}
+
+#[rstest]
+#[case::warn(json!({}), true)]
+#[case::reject(json!({"strippedRestartPolicy": {"action": "reject"}}), false)]
+fn our_marker_without_restart_policy_is_flagged(#[case] settings: Value, #[case] accepted: bool) {
+    let outcome = Policy::new().validate(&settings, &request("pod-stripped-marker"));
+    assert_eq!(outcome.response.accepted, accepted, "{outcome:?}");
+    let said = match accepted {
+        true => outcome.response.warnings.clone().unwrap_or_default().join("\n"),
+        false => message(&outcome).to_owned(),
+    };
+    assert!(said.contains("init container \"log-shipper\""), "{said}");
+    assert!(
+        said.contains("marker KUBEWARDEN_NATIVE_SIDECAR=log-shipper"),
+        "{said}"
+    );
+    assert!(said.contains("Kubernetes client older than 1.28"), "{said}");
+    assert!(said.contains("/spec/initContainers/0/restartPolicy"), "{said}");
+}
+
+#[test]
+fn an_update_that_drops_the_field_is_flagged_with_the_old_object() {
+    let outcome = Policy::new().validate(&settings("validator"), &request("cronjob-update-stripped"));
+    assert!(!outcome.response.accepted);
+    assert!(message(&outcome).contains(
+        "init container \"vpn\" has no restartPolicy but was meant to be a native sidecar (restartPolicy: Always): \
+         the stored object has restartPolicy: Always for it and this update drops it."
+    ));
+    assert!(
+        message(&outcome).contains("/spec/jobTemplate/spec/template/spec/initContainers/0/restartPolicy")
+    );
+}
+
+#[test]
+fn last_applied_configuration_is_evidence() {
+    let mut pod = request("pod-stripped-owner");
+    let mut applied = pod["object"].clone();
+    applied["spec"]["initContainers"][0]["restartPolicy"] = json!("Always");
+    pod["object"]["metadata"]["annotations"] =
+        json!({"kubectl.kubernetes.io/last-applied-configuration": applied.to_string()});
+    let outcome = Policy::new().validate(&json!({"strippedRestartPolicy": {"action": "reject"}}), &pod);
+    assert!(!outcome.response.accepted);
+    assert!(message(&outcome).contains(
+        "its kubectl.kubernetes.io/last-applied-configuration annotation has restartPolicy: Always"
+    ));
+}
+
+#[test]
+fn a_catalog_sidecar_in_init_containers_is_only_a_warning_even_in_reject_mode() {
+    let mut pod = request("pod-stripped-owner");
+    pod["object"]["spec"]["initContainers"] =
+        json!([{"name": "istio-proxy", "image": "istio/proxyv2:1.22", "args": ["proxy", "sidecar"]}]);
+    let outcome = Policy::new().validate(&json!({"strippedRestartPolicy": {"action": "reject"}}), &pod);
+    assert!(outcome.response.accepted);
+    let warnings = outcome.response.warnings.unwrap_or_default();
+    assert_eq!(warnings.len(), 1);
+    assert!(
+        warnings[0].contains("it is Istio proxy, a well-known sidecar (a heuristic)"),
+        "{warnings:?}"
+    );
+}
+
+#[test]
+fn the_controllers_template_is_compared_through_host_capabilities() {
+    let replicaset = fixture("cluster/replicaset-web-5c6d7.json");
+    let policy =
+        Policy::with_cluster(
+            move |operation, request| match (operation, request["name"].as_str()) {
+                ("get_resource", Some("web-5c6d7")) => Ok(replicaset.clone()),
+                _ => Err(format!("not found: {request}")),
+            },
+        );
+    let outcome = policy.validate(&settings("validator"), &request("pod-stripped-owner"));
+    assert!(!outcome.response.accepted);
+    assert!(
+        message(&outcome).contains("its controller ReplicaSet/web-5c6d7 has restartPolicy: Always for it")
+    );
+    let calls = policy.host_calls.lock().expect("not poisoned").clone();
+    assert_eq!(
+        calls,
+        [(
+            "get_resource".to_owned(),
+            json!({
+            "api_version": "apps/v1", "kind": "ReplicaSet", "name": "web-5c6d7", "namespace": "shop",
+            "disable_cache": false,
+            "field_masks": ["spec.template.spec.initContainers.name", "spec.template.spec.initContainers.restartPolicy"]})
+        )]
+    );
+}
+
+#[test]
+fn a_failed_lookup_is_no_evidence_and_a_warning_never_a_trap() {
+    let policy = Policy::with_cluster(|_, _| Err("replicasets.apps is forbidden".to_owned()));
+    let outcome = policy.validate(&settings("validator"), &request("pod-stripped-owner"));
+    assert!(outcome.response.accepted, "{outcome:?}");
+    let warnings = outcome.response.warnings.unwrap_or_default();
+    assert_eq!(warnings.len(), 1);
+    assert!(
+        warnings[0].starts_with("could not read the pod's controller ReplicaSet/web-5c6d7"),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings[0].contains("replicasets.apps is forbidden"),
+        "{warnings:?}"
+    );
+}
+
+/// Every JSON pointer inside `value`.
+fn pointers(value: &Value, at: String, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => map.iter().for_each(|(k, v)| {
+            pointers(
+                v,
+                format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")),
+                out,
+            )
+        }),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .for_each(|(i, v)| pointers(v, format!("{at}/{i}"), out)),
+        _ => {}
+    }
+    out.push(at);
+}
+
+/// Garbage in every position of every request fixture, under settings that
+/// exercise every rule: each call ends in a clear verdict, never a trap, and a
+/// patch, when there is one, applies and loses nothing.
+#[test]
+fn garbage_in_every_position_never_traps() {
+    let garbage = [
+        json!(null),
+        json!(7),
+        json!("x"),
+        json!([]),
+        json!({}),
+        json!(true),
+        json!([{"name": 1}]),
+    ];
+    let mut all = settings("injector");
+    all["jobSidecars"] = json!({"action": "convert"});
+    all["strippedRestartPolicy"] = json!({"action": "reject", "checkOwner": true});
+    let policy = Policy::new();
+    let mut evaluated = 0;
+    for name in [
+        "pod-create-unknown-fields",
+        "job-istio-proxy",
+        "cronjob-cloud-sql-proxy",
+        "pod-stripped-marker",
+        "cronjob-update-stripped",
+    ] {
+        let original = request(name);
+        let mut paths = Vec::new();
+        pointers(&original, String::new(), &mut paths);
+        for path in paths.iter().filter(|p| !p.is_empty()) {
+            for junk in &garbage {
+                let mut broken = original.clone();
+                if let Some(slot) = broken.pointer_mut(path) {
+                    *slot = junk.clone();
+                }
+                let outcome = policy.validate(&all, &broken);
+                evaluated += 1;
+                if !outcome.response.accepted {
+                    assert!(
+                        !message(&outcome).is_empty(),
+                        "{name} {path}={junk}: rejected without a message"
+                    );
+                }
+                if let (Some(patched), Some(object)) = (&outcome.patched, broken.get("object")) {
+                    if all["jobSidecars"]["action"] != json!("convert") {
+                        assert_nothing_lost(object, patched);
+                    }
+                }
+            }
+        }
+    }
+    println!("{evaluated} garbled requests evaluated, none trapped");
+}
