@@ -150,3 +150,83 @@ fn capitalised_subject(workload: &Workload) -> String {
         .map(|first| first.to_uppercase().chain(chars).collect())
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::Settings;
+    use rstest::rstest;
+    use serde_json::{Value, json};
+
+    /// `(rejections, warnings, init container names after the edits, container names after)`.
+    fn check(
+        action: &str,
+        operation: &str,
+        restart_policy: &str,
+        containers: Value,
+    ) -> (usize, usize, Vec<String>, Vec<String>) {
+        let compiled = Settings::from_value(
+            &json!({"jobSidecars": {"action": action}, "strippedRestartPolicy": {"action": "ignore"}}),
+        )
+        .and_then(|s| s.compile())
+        .expect("valid");
+        let request = json!({"operation": operation, "kind": {"kind": "Pod"}, "object": {"spec": {
+            "restartPolicy": restart_policy, "initContainers": [{"name": "setup"}], "containers": containers}}});
+        let view = Request::from_admission_request(&request).expect("well formed");
+        let workload = view.workload().expect("well formed").expect("a pod");
+        let mut plan = Plan::default();
+        plan_job_sidecars(&compiled, &view, &workload, &mut plan);
+        let mut object = view.object.clone();
+        crate::plan::apply(plan.edits.clone(), &mut object).expect("applies");
+        let names = |list: &str| {
+            object["spec"][list]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c["name"].as_str())
+                .map(str::to_owned)
+                .collect()
+        };
+        (
+            plan.rejections.len(),
+            plan.warnings.len(),
+            names("initContainers"),
+            names("containers"),
+        )
+    }
+
+    fn containers(names: &[&str]) -> Value {
+        Value::Array(names.iter().map(|n| json!({"name": n, "image": "x"})).collect())
+    }
+
+    #[rstest]
+    #[case::bare_pod_never("reject", "CREATE", "Never", containers(&["job", "daprd"]), (1, 0))]
+    #[case::bare_pod_on_failure("warn", "CREATE", "OnFailure", containers(&["job", "daprd", "otc-container"]), (0, 2))]
+    #[case::long_running_pod("reject", "CREATE", "Always", containers(&["job", "daprd"]), (0, 0))]
+    #[case::pod_update_not_blocked("reject", "UPDATE", "Never", containers(&["job", "daprd"]), (0, 0))]
+    #[case::ignored("ignore", "CREATE", "Never", containers(&["job", "daprd"]), (0, 0))]
+    #[case::no_sidecar("reject", "CREATE", "Never", containers(&["job", "helper"]), (0, 0))]
+    #[case::only_sidecars_are_the_job("reject", "CREATE", "Never", containers(&["daprd"]), (0, 1))]
+    fn verdicts(
+        #[case] action: &str,
+        #[case] operation: &str,
+        #[case] restart_policy: &str,
+        #[case] containers: Value,
+        #[case] expected: (usize, usize),
+    ) {
+        let (rejections, warnings, _, _) = check(action, operation, restart_policy, containers);
+        assert_eq!((rejections, warnings), expected);
+    }
+
+    #[test]
+    fn convert_moves_sidecars_in_order_in_front_and_leaves_the_unmovable() {
+        let pod = json!([{"name": "daprd", "image": "x"}, {"name": "job", "image": "x"},
+                         {"name": "otc-container", "image": "x"},
+                         {"name": "kuma-sidecar", "image": "x", "restartPolicy": "Never"}]);
+        let (rejections, warnings, init, regular) = check("convert", "CREATE", "Never", pod);
+        assert_eq!(rejections, 0);
+        assert_eq!(warnings, 3, "two converted, one left alone");
+        assert_eq!(init, ["daprd", "otc-container", "setup"]);
+        assert_eq!(regular, ["job", "kuma-sidecar"]);
+    }
+}

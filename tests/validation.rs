@@ -139,17 +139,19 @@ fn a_job_pod_gets_its_sidecar_converted_and_templates_injected_in_one_pass() {
             .map(|c| c["name"].as_str().unwrap_or("?").to_owned())
             .collect()
     };
+    // Conversion happens first; `position: first` then puts the template ahead of
+    // every init container the pod has by then, converted ones included.
     assert_eq!(
         names("initContainers"),
-        ["istio-proxy", "log-shipper", "istio-init"]
+        ["log-shipper", "istio-proxy", "istio-init"]
     );
     assert_eq!(names("containers"), ["report"]);
     assert_eq!(
-        patched["spec"]["initContainers"][0]["restartPolicy"],
+        patched["spec"]["initContainers"][1]["restartPolicy"],
         json!("Always")
     );
     // The app mounts go to the job's container, not to the converted sidecar.
-    assert_eq!(patched["spec"]["initContainers"][0].get("volumeMounts"), None);
+    assert_eq!(patched["spec"]["initContainers"][1].get("volumeMounts"), None);
     assert_eq!(
         patched["spec"]["containers"][0]["env"],
         json!([{"name": "LOG_DIR", "value": "/var/log/app"}])
