@@ -8,6 +8,7 @@
 
 use std::fmt;
 
+use crate::compat::SHIM_NAME;
 use crate::inject::MARKER_ENV;
 use crate::request::{Container, Workload};
 
@@ -186,6 +187,12 @@ impl SidecarMatcher {
     pub fn identify<'a>(&'a self, container: &Container<'a>, workload: &Workload<'a>) -> Option<Why<'a>> {
         if let Some(template) = container.env_value(MARKER_ENV) {
             return Some(Why::Marker(template));
+        }
+        // The universal injector's regular copy runs the sidecar only where
+        // native sidecars do not work, and otherwise gets out of the way (it
+        // exits 0 in Job pods): it is not what this check is after.
+        if container.command_line.contains(&SHIM_NAME) {
+            return None;
         }
         let repo = repository(container.image);
         if self.builtin

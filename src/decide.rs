@@ -35,7 +35,7 @@ pub fn decide(compiled: &Compiled, request: &Request, cluster: &dyn Cluster) -> 
         return plan;
     }
     if plan.edits.is_empty() {
-        inject::plan_injection(compiled, &workload, &mut plan);
+        inject::plan_injection(compiled, &workload, cluster, &mut plan);
         return plan;
     }
     // Legacy sidecars were converted: inject into the pod as it is after that,
@@ -53,7 +53,7 @@ pub fn decide(compiled: &Compiled, request: &Request, cluster: &dyn Cluster) -> 
     })
     .workload()
     {
-        Ok(Some(after)) => inject::plan_injection(compiled, &after, &mut plan),
+        Ok(Some(after)) => inject::plan_injection(compiled, &after, cluster, &mut plan),
         Ok(None) => {}
         Err(malformed) => plan.reject(malformed.0),
     }

@@ -6,6 +6,8 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::cluster::Cluster;
+use crate::compat::{self, Mode};
 use crate::plan::{At, Edit, Plan};
 use crate::request::{Container, Workload};
 use crate::settings::{Compiled, Injection, Position, Template};
@@ -32,6 +34,16 @@ pub fn native_container(container: &Map<String, Value>, template_id: &str) -> Va
         }
     }
     Value::Object(native)
+}
+
+/// The regular container of the legacy mode: the operator's container as it
+/// is (no `restartPolicy`), marked. Built once, when the settings are compiled.
+pub fn legacy_container(container: &Map<String, Value>, template_id: &str) -> Value {
+    let mut legacy = native_container(container, template_id);
+    if let Some(fields) = legacy.as_object_mut() {
+        fields.remove("restartPolicy");
+    }
+    legacy
 }
 
 /// What the pod asked for through its annotation or label.
@@ -112,7 +124,7 @@ where
 }
 
 /// Adds to `plan` the injection of every template the pod gets.
-pub fn plan_injection(compiled: &Compiled, workload: &Workload, plan: &mut Plan) {
+pub fn plan_injection(compiled: &Compiled, workload: &Workload, cluster: &dyn Cluster, plan: &mut Plan) {
     let chosen = choose(compiled, workload, plan);
     if chosen.is_empty() {
         return;
@@ -138,6 +150,9 @@ pub fn plan_injection(compiled: &Compiled, workload: &Workload, plan: &mut Plan)
     let mut app_added: Vec<(Vec<&str>, Vec<&str>, Vec<&str>)> =
         vec![Default::default(); spec.containers.len()];
     let mut injected: Vec<&Template> = Vec::new();
+    // Decided at the first template that is not in the pod yet: a pod that
+    // already has its sidecars costs no node lookup.
+    let mut decided: Option<(Mode, Option<String>)> = None;
 
     'templates: for template in chosen {
         if let Some(existing) = spec.all_containers().find(|c| c.name == template.container_name) {
@@ -149,8 +164,36 @@ pub fn plan_injection(compiled: &Compiled, workload: &Workload, plan: &mut Plan)
             }
             continue;
         }
+        let mode = match &decided {
+            Some((mode, _)) => *mode,
+            None => match compat::mode_for(&compiled.native_support, workload, cluster, plan) {
+                Some((mode, why)) => {
+                    decided = Some((mode, why));
+                    mode
+                }
+                None => return,
+            },
+        };
+        let twins = match (mode, &template.twins) {
+            (Mode::Universal, Some(twins)) => Some(twins),
+            (Mode::Universal, None) => continue,
+            _ => None,
+        };
+        let legacy_twin = twins.map(|t| t.legacy_for(spec.restart_policy()));
+        if let Some(name) = legacy_twin.and_then(|t| t.get("name")).and_then(Value::as_str) {
+            if spec.all_containers().any(|c| c.name == name) {
+                plan.warn(format!(
+                    "sidecar template {:?} not injected: the pod already has a container named {name:?}",
+                    template.id
+                ));
+                continue;
+            }
+        }
+
         let mut new_volumes = Vec::new();
-        for (name, definition) in &template.volumes {
+        let volumes = template.volumes.iter().map(|(name, v)| (name.as_str(), v));
+        let handshake = twins.map(|t| (compat::HANDSHAKE_VOLUME, &t.volume));
+        for (name, definition) in volumes.chain(handshake) {
             let present = spec.volume(name).or_else(|| find(&added_volumes, name));
             match present {
                 Some(theirs) if covers(theirs, definition) => {}
@@ -162,7 +205,7 @@ pub fn plan_injection(compiled: &Compiled, workload: &Workload, plan: &mut Plan)
                     ));
                     continue 'templates;
                 }
-                None => new_volumes.push((name.as_str(), definition)),
+                None => new_volumes.push((name, definition)),
             }
         }
         let pod_has = |name: &str| spec.volume(name).is_some() || find(&added_volumes, name).is_some();
@@ -179,21 +222,39 @@ pub fn plan_injection(compiled: &Compiled, workload: &Workload, plan: &mut Plan)
             continue;
         }
 
-        let (index, anchor) = init.place(&template.position).unwrap_or_else(|| {
-            plan.warn(format!(
-                "sidecar {:?}: position {} names an init container the pod does not have; placed first",
-                template.container_name,
-                position_text(&template.position)
-            ));
-            (init.after_ours(0, &Anchor::First), Some(Anchor::First))
-        });
-        init.slots
-            .insert(index, (template.container_name.as_str(), anchor));
-        plan.edits.push(Edit::Insert {
-            list: format!("{spec_at}/initContainers"),
-            at: At::Index(index),
-            value: template.native_container.clone(),
-        });
+        let init_container = match (mode, twins) {
+            (Mode::Native, _) => Some(&template.native_container),
+            (Mode::Universal, Some(twins)) => Some(&twins.native),
+            _ => None,
+        };
+        if let Some(container) = init_container {
+            let (index, anchor) = init.place(&template.position).unwrap_or_else(|| {
+                plan.warn(format!(
+                    "sidecar {:?}: position {} names an init container the pod does not have; placed first",
+                    template.container_name,
+                    position_text(&template.position)
+                ));
+                (init.after_ours(0, &Anchor::First), Some(Anchor::First))
+            });
+            init.slots
+                .insert(index, (template.container_name.as_str(), anchor));
+            plan.edits.push(Edit::Insert {
+                list: format!("{spec_at}/initContainers"),
+                at: At::Index(index),
+                value: container.clone(),
+            });
+        }
+        let regular_container = match mode {
+            Mode::Legacy => template.legacy_container.as_ref(),
+            _ => legacy_twin,
+        };
+        if let Some(container) = regular_container {
+            plan.edits.push(Edit::Insert {
+                list: format!("{spec_at}/containers"),
+                at: At::End,
+                value: container.clone(),
+            });
+        }
         for (name, definition) in new_volumes {
             added_volumes.push((name, definition));
             plan.edits.push(Edit::Insert {
@@ -208,13 +269,35 @@ pub fn plan_injection(compiled: &Compiled, workload: &Workload, plan: &mut Plan)
         injected.push(template);
     }
 
-    if !injected.is_empty() {
-        plan.edits.push(Edit::Set {
-            map: format!("{}/annotations", workload.metadata_pointer),
-            key: STATUS_KEY.to_owned(),
-            value: Value::String(status(workload.annotation(STATUS_KEY), &injected)),
-        });
+    let Some((mode, why)) = decided.filter(|_| !injected.is_empty()) else {
+        return;
+    };
+    match mode {
+        Mode::Legacy if matches!(spec.restart_policy(), "Never" | "OnFailure") => plan.warn(format!(
+            "sidecar(s) {} injected as regular containers (legacy mode): they will keep this pod \
+             (restartPolicy {}) from completing",
+            injected
+                .iter()
+                .map(|t| t.container_name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            spec.restart_policy()
+        )),
+        Mode::Legacy => {}
+        Mode::Native | Mode::Universal => {
+            compat::require_supported_nodes(&compiled.native_support, workload, plan)
+        }
     }
+    plan.edits.push(Edit::Set {
+        map: format!("{}/annotations", workload.metadata_pointer),
+        key: STATUS_KEY.to_owned(),
+        value: Value::String(status(
+            workload.annotation(STATUS_KEY),
+            &injected,
+            mode,
+            why.as_deref(),
+        )),
+    });
 }
 
 /// The templates the pod gets, in settings order, warning about what it asked for and won't get.
@@ -339,7 +422,7 @@ fn position_text(position: &Position) -> String {
 }
 
 /// The status annotation: what earlier passes recorded (when readable) plus this pass.
-fn status(previous: Option<&str>, injected: &[&Template]) -> String {
+fn status(previous: Option<&str>, injected: &[&Template], mode: Mode, why: Option<&str>) -> String {
     let mut entries: Vec<Value> = previous
         .and_then(|text| serde_json::from_str::<Value>(text).ok())
         .and_then(|mut v| v.get_mut("injected").map(Value::take))
@@ -348,17 +431,20 @@ fn status(previous: Option<&str>, injected: &[&Template]) -> String {
             _ => None,
         })
         .unwrap_or_default();
-    entries.extend(
-        injected
-            .iter()
-            .map(|t| json!({"template": t.id, "container": t.container_name, "mode": "native"})),
-    );
+    entries.extend(injected.iter().map(|t| {
+        let mut entry = json!({"template": t.id, "container": t.container_name, "mode": mode.name()});
+        if let (Some(why), Some(fields)) = (why, entry.as_object_mut()) {
+            fields.insert("reason".to_owned(), json!(why));
+        }
+        entry
+    }));
     json!({ "injected": entries }).to_string()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster::Fixture;
     use crate::request::Request;
     use crate::settings::Settings;
     use rstest::rstest;
@@ -388,7 +474,7 @@ mod tests {
         let view = Request::from_admission_request(request).expect("well formed");
         let workload = view.workload().expect("well formed").expect("a pod");
         let mut plan = Plan::default();
-        plan_injection(compiled, &workload, &mut plan);
+        plan_injection(compiled, &workload, &Fixture::unreachable(), &mut plan);
         let mut object = view.object.clone();
         plan.apply_to(&mut object).expect("edits apply");
         (object, plan.warnings)

@@ -19,6 +19,7 @@
 pub mod adapter;
 pub mod catalog;
 pub mod cluster;
+pub mod compat;
 pub mod decide;
 pub mod inject;
 pub mod jobs;

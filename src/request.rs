@@ -212,6 +212,35 @@ impl<'a> PodSpec<'a> {
                 Ok((required_str(fields, "name", &format!("{at}.name"))?, volume))
             })
             .collect::<Result<_, _>>()?;
+        // Node placement, which the mixed-cluster strategies read and extend.
+        optional_str_field(fields, "nodeName", path)?;
+        if let Some(selector) = optional_object(
+            fields.and_then(|f| f.get("nodeSelector")),
+            &format!("{path}.nodeSelector"),
+        )? {
+            if let Some((key, _)) = selector.iter().find(|(_, v)| !v.is_string()) {
+                return Err(Malformed::at(&format!("{path}.nodeSelector.{key}"), "a string"));
+            }
+        }
+        let mut node = fields.and_then(|f| f.get("affinity"));
+        let mut at = format!("{path}.affinity");
+        for key in [
+            "nodeAffinity",
+            "requiredDuringSchedulingIgnoredDuringExecution",
+            "nodeSelectorTerms",
+        ] {
+            node = optional_object(node, &at)?.and_then(|map| map.get(key));
+            at = format!("{at}.{key}");
+        }
+        for (i, term) in optional_list(node, &at)?.iter().enumerate() {
+            let term = term
+                .as_object()
+                .ok_or_else(|| Malformed::at(&format!("{at}[{i}]"), "an object"))?;
+            optional_list(
+                term.get("matchExpressions"),
+                &format!("{at}[{i}].matchExpressions"),
+            )?;
+        }
         if let Some(Some(value)) = fields.map(|f| f.get("hostNetwork"))
             && !value.is_boolean()
             && !value.is_null()
@@ -231,6 +260,26 @@ impl<'a> PodSpec<'a> {
         self.field("restartPolicy")
             .and_then(Value::as_str)
             .unwrap_or("Always")
+    }
+
+    /// `spec.nodeName`, when the pod is already bound.
+    pub fn node_name(&self) -> Option<&'a str> {
+        self.field("nodeName")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+    }
+
+    pub fn node_selector(&self) -> Option<&'a Map<String, Value>> {
+        self.field("nodeSelector").and_then(Value::as_object)
+    }
+
+    /// `affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms`.
+    pub fn node_selector_terms(&self) -> &'a [Value] {
+        self.fields
+            .and_then(|f| f.get("affinity"))
+            .and_then(|a| a.pointer(REQUIRED_TERMS))
+            .and_then(Value::as_array)
+            .map_or(&[], Vec::as_slice)
     }
 
     pub fn host_network(&self) -> bool {
@@ -336,6 +385,15 @@ impl<'a> Container<'a> {
 
     pub fn has_env(&self, name: &str) -> bool {
         self.env.iter().any(|(n, _)| *n == name)
+    }
+}
+
+const REQUIRED_TERMS: &str = "/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms";
+
+fn optional_str_field(fields: Option<&Map<String, Value>>, key: &str, path: &str) -> Result<(), Malformed> {
+    match fields {
+        Some(fields) => optional_str(fields, key, &format!("{path}.{key}")).map(drop),
+        None => Ok(()),
     }
 }
 

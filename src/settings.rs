@@ -14,6 +14,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::catalog::{SidecarMatcher, repository};
+use crate::compat::{self, LEGACY_SUFFIX, Twins, kubelet_minor};
 use crate::inject;
 
 #[derive(Debug, Deserialize)]
@@ -33,6 +34,8 @@ pub struct Settings {
     pub job_sidecars: JobSidecarsSettings,
     #[serde(default)]
     pub stripped_restart_policy: StrippedSettings,
+    #[serde(default)]
+    pub native_support: NativeSupportSettings,
 }
 
 impl Default for Settings {
@@ -44,7 +47,111 @@ impl Default for Settings {
             allow_opt_out: true,
             job_sidecars: JobSidecarsSettings::default(),
             stripped_restart_policy: StrippedSettings::default(),
+            native_support: NativeSupportSettings::default(),
         }
+    }
+}
+
+/// How to inject where not every node supports native sidecars.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NativeSupportSettings {
+    #[serde(default)]
+    pub strategy: Strategy,
+    #[serde(default = "default_min_kubelet")]
+    pub min_kubelet_version: String,
+    #[serde(default)]
+    pub node_label: NodeLabel,
+    #[serde(default)]
+    pub when_unsupported: WhenUnsupported,
+    /// How long the universal injector's regular copy waits for the native one.
+    #[serde(default = "default_handshake")]
+    pub handshake_timeout_seconds: u32,
+}
+
+impl Default for NativeSupportSettings {
+    fn default() -> Self {
+        NativeSupportSettings {
+            strategy: Strategy::default(),
+            min_kubelet_version: default_min_kubelet(),
+            node_label: NodeLabel::default(),
+            when_unsupported: WhenUnsupported::default(),
+            handshake_timeout_seconds: default_handshake(),
+        }
+    }
+}
+
+fn default_min_kubelet() -> String {
+    "1.29".to_owned()
+}
+
+fn default_handshake() -> u32 {
+    30
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Strategy {
+    /// Native sidecars everywhere.
+    #[default]
+    Assume,
+    /// Judge the nodes' kubelet versions (context-aware).
+    NodeVersion,
+    /// Native, and require a node label through node affinity.
+    NodeLabel,
+    /// Both copies, agreeing at run time.
+    Universal,
+    /// Regular containers, the old way.
+    Legacy,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NodeLabel {
+    pub key: String,
+    pub value: String,
+}
+
+impl Default for NodeLabel {
+    fn default() -> Self {
+        NodeLabel {
+            key: "native-sidecar.kubewarden.io/supported".to_owned(),
+            value: "true".to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum WhenUnsupported {
+    #[default]
+    Legacy,
+    Universal,
+    Reject,
+}
+
+/// `nativeSupport`, compiled.
+#[derive(Debug, Clone)]
+pub struct NativeSupport {
+    pub strategy: Strategy,
+    /// `(major, minor)`.
+    pub min_kubelet: (u32, u32),
+    pub when_unsupported: WhenUnsupported,
+    /// The node-affinity match expression that requires the node label.
+    pub label_requirement: Value,
+}
+
+impl NativeSupport {
+    /// Whether some pod may get the universal injector's two copies.
+    pub fn may_use_universal(&self) -> bool {
+        self.strategy == Strategy::Universal
+            || (self.strategy == Strategy::NodeVersion && self.when_unsupported == WhenUnsupported::Universal)
+    }
+
+    /// Whether some pod may get regular-container sidecars.
+    fn may_use_legacy(&self) -> bool {
+        self.strategy == Strategy::Legacy
+            || (self.strategy == Strategy::NodeVersion && self.when_unsupported == WhenUnsupported::Legacy)
     }
 }
 
@@ -226,6 +333,7 @@ pub struct Compiled {
     pub check_owner: bool,
     /// What counts as a sidecar, for the Job and stripped-field checks.
     pub sidecar_matcher: SidecarMatcher,
+    pub native_support: NativeSupport,
 }
 
 /// One sidecar template, ready to insert.
@@ -238,6 +346,10 @@ pub struct Template {
     /// The init container to insert: the operator's container with
     /// `restartPolicy: Always` and the injection marker.
     pub native_container: Value,
+    /// The regular container of the legacy mode, when a strategy may use it.
+    pub legacy_container: Option<Value>,
+    /// The universal injector's copies, when a strategy may use them.
+    pub twins: Option<Twins>,
     /// `(name, definition)` of the volumes the pod needs.
     pub volumes: Vec<(String, Value)>,
     /// Every volume a mount of this template names (the sidecar's and the app containers').
@@ -259,6 +371,7 @@ impl Settings {
     }
 
     pub fn compile(&self) -> Result<Compiled, SettingsError> {
+        let native_support = self.native_support.compile()?;
         let mut ids = HashSet::new();
         let mut container_names = HashSet::new();
         let templates = self
@@ -267,7 +380,11 @@ impl Settings {
             .enumerate()
             .map(|(i, template)| {
                 let path = format!("sidecars[{i}]");
-                let compiled = template.compile(&path)?;
+                let compiled = template.compile(
+                    &path,
+                    &native_support,
+                    self.native_support.handshake_timeout_seconds,
+                )?;
                 if !ids.insert(compiled.id.clone()) {
                     return Err(fault(
                         format!("{path}.name"),
@@ -318,6 +435,7 @@ impl Settings {
                 names: jobs.names.clone(),
                 image_prefixes,
             },
+            native_support,
         })
     }
 }
@@ -328,8 +446,39 @@ impl Validatable for Settings {
     }
 }
 
+impl NativeSupportSettings {
+    fn compile(&self) -> Result<NativeSupport, SettingsError> {
+        let min_kubelet = kubelet_minor(&self.min_kubelet_version).ok_or_else(|| {
+            fault(
+                "nativeSupport.minKubeletVersion",
+                format!("{:?} is not a version like \"1.29\"", self.min_kubelet_version),
+            )
+        })?;
+        label_key(&self.node_label.key).map_err(|p| fault("nativeSupport.nodeLabel.key", p))?;
+        label_value(&self.node_label.value).map_err(|p| fault("nativeSupport.nodeLabel.value", p))?;
+        if !(1..=600).contains(&self.handshake_timeout_seconds) {
+            return Err(fault(
+                "nativeSupport.handshakeTimeoutSeconds",
+                "must be between 1 and 600",
+            ));
+        }
+        Ok(NativeSupport {
+            strategy: self.strategy,
+            min_kubelet,
+            when_unsupported: self.when_unsupported,
+            label_requirement: serde_json::json!({
+                "key": self.node_label.key, "operator": "In", "values": [self.node_label.value]}),
+        })
+    }
+}
+
 impl SidecarTemplate {
-    fn compile(&self, path: &str) -> Result<Template, SettingsError> {
+    fn compile(
+        &self,
+        path: &str,
+        support: &NativeSupport,
+        handshake_seconds: u32,
+    ) -> Result<Template, SettingsError> {
         dns_label(&self.name).map_err(|p| fault(format!("{path}.name"), p))?;
 
         let container_path = format!("{path}.container");
@@ -432,17 +581,98 @@ impl SidecarTemplate {
             }
         }
 
+        let native_container = inject::native_container(&self.container, &self.name);
+        let twins = match (support.may_use_universal(), native_container.as_object()) {
+            (true, Some(native)) => {
+                universal_ready(&checked, &container_path)?;
+                Some(compat::universal_twins(native, &self.name, handshake_seconds))
+            }
+            _ => None,
+        };
         Ok(Template {
             id: self.name.clone(),
             injection: self.injection,
             position: self.position.clone(),
-            native_container: inject::native_container(&self.container, &self.name),
+            legacy_container: support
+                .may_use_legacy()
+                .then(|| inject::legacy_container(&self.container, &self.name)),
+            twins,
+            native_container,
             container_name: checked.name,
             volumes,
             mounted_volumes,
             app_mounts,
             app_env,
         })
+    }
+}
+
+/// The universal injector wraps the sidecar's command in a shell shim, and its
+/// init copy must pass the API server's validation as a *plain* init container
+/// where the field is dropped.
+fn universal_ready(container: &Container, path: &str) -> Result<(), SettingsError> {
+    let why = "the universal injector needs it";
+    if container.command.as_ref().is_none_or(Vec::is_empty) {
+        return Err(fault(
+            format!("{path}.command"),
+            format!(
+                "{why}: it runs the sidecar's command through /bin/sh, and an image's entrypoint cannot be \
+                 read at admission; give the command (and an image with /bin/sh)"
+            ),
+        ));
+    }
+    let forbidden = [
+        ("livenessProbe", container.liveness_probe.is_some()),
+        ("readinessProbe", container.readiness_probe.is_some()),
+        ("startupProbe", container.startup_probe.is_some()),
+        ("lifecycle", container.lifecycle.is_some()),
+    ];
+    if let Some((field, _)) = forbidden.iter().find(|(_, set)| *set) {
+        return Err(fault(
+            format!("{path}.{field}"),
+            "not possible with the universal injector: where native sidecars are unsupported the API \
+             server rejects an init container that has it",
+        ));
+    }
+    if container.name.len() + LEGACY_SUFFIX.len() > 63 {
+        return Err(fault(
+            format!("{path}.name"),
+            format!(
+                "at most {} characters with the universal injector (its copy is named <name>{LEGACY_SUFFIX})",
+                63 - LEGACY_SUFFIX.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A label key: an optional DNS-subdomain prefix and a name of at most 63.
+fn label_key(key: &str) -> Result<(), String> {
+    let (prefix, name) = key.rsplit_once('/').unwrap_or(("", key));
+    let prefix_ok = prefix.len() <= 253
+        && prefix
+            .split('.')
+            .all(|part| prefix.is_empty() || dns_label(part).is_ok());
+    if prefix_ok && label_value(name).is_ok() && !name.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{key:?} is not a label key"))
+    }
+}
+
+/// A label value: at most 63 of alphanumerics, '-', '_', '.', alphanumeric at both ends.
+fn label_value(value: &str) -> Result<(), String> {
+    let ends_ok = |c: Option<char>| c.is_none_or(|c| c.is_ascii_alphanumeric());
+    let well_formed = value.len() <= 63
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && ends_ok(value.chars().next())
+        && ends_ok(value.chars().last());
+    if well_formed {
+        Ok(())
+    } else {
+        Err(format!("{value:?} is not a label value"))
     }
 }
 
@@ -513,6 +743,14 @@ mod tests {
     #[case::job_empty_name(json!({"jobSidecars": {"names": ["a", " "]}}), "jobSidecars.names[1]: a container name is required")]
     #[case::job_empty_image(json!({"jobSidecars": {"images": [""]}}), "jobSidecars.images[0]: an image prefix is required")]
     #[case::stripped_action(json!({"strippedRestartPolicy": {"action": "convert"}}), "strippedRestartPolicy.action: unknown variant `convert`")]
+    #[case::strategy(json!({"nativeSupport": {"strategy": "auto"}}), "nativeSupport.strategy: unknown variant `auto`")]
+    #[case::min_version(json!({"nativeSupport": {"minKubeletVersion": "latest"}}), "nativeSupport.minKubeletVersion: \"latest\" is not a version")]
+    #[case::label_key(json!({"nativeSupport": {"nodeLabel": {"key": "a b", "value": "x"}}}), "nativeSupport.nodeLabel.key: \"a b\" is not a label key")]
+    #[case::label_value(json!({"nativeSupport": {"nodeLabel": {"key": "k", "value": "-x"}}}), "nativeSupport.nodeLabel.value: \"-x\" is not a label value")]
+    #[case::handshake(json!({"nativeSupport": {"handshakeTimeoutSeconds": 0}}), "nativeSupport.handshakeTimeoutSeconds: must be between 1 and 600")]
+    #[case::universal_needs_command(json!({"nativeSupport": {"strategy": "universal"}, "sidecars": [template(json!({}))]}), "sidecars[0].container.command: the universal injector needs it")]
+    #[case::universal_fallback_needs_command(json!({"nativeSupport": {"strategy": "nodeVersion", "whenUnsupported": "universal"}, "sidecars": [template(json!({}))]}), "sidecars[0].container.command")]
+    #[case::universal_no_probes(json!({"nativeSupport": {"strategy": "universal"}, "sidecars": [template(json!({"container": {"name": "c", "image": "i", "command": ["run"], "startupProbe": {"exec": {"command": ["true"]}}}}))]}), "sidecars[0].container.startupProbe: not possible with the universal injector")]
     fn bad_settings_are_refused_naming_the_field(#[case] settings: Value, #[case] expected: &str) {
         let error = error_of(settings);
         assert!(error.contains(expected), "{error:?} should contain {expected:?}");
@@ -524,6 +762,8 @@ mod tests {
     #[case::full(json!({"mutate": false, "injectHostNetworkPods": true, "allowOptOut": false,
         "jobSidecars": {"action": "convert", "names": ["proxy"], "images": ["registry.corp/sidecars/"], "useBuiltinCatalog": false},
         "strippedRestartPolicy": {"action": "reject", "checkOwner": true},
+        "nativeSupport": {"strategy": "nodeVersion", "minKubeletVersion": "v1.30", "whenUnsupported": "legacy",
+                          "nodeLabel": {"key": "example.io/sidecars", "value": "yes"}, "handshakeTimeoutSeconds": 5},
         "sidecars": [
         template(json!({"injection": "always", "position": "after:istio-proxy",
             "volumes": [{"name": "logs", "emptyDir": {}}],
@@ -531,6 +771,8 @@ mod tests {
                               "env": [{"name": "LOG_DIR", "value": "/var/log/app"}]}})),
         {"name": "proxy", "position": "last", "container": {"name": "proxy", "image": "envoy", "restartPolicy": "Always",
             "futureField": {"kept": true}}}]}))]
+    #[case::universal(json!({"nativeSupport": {"strategy": "universal"}, "sidecars": [
+        template(json!({"container": {"name": "shipper", "image": "i", "command": ["fluent-bit"], "args": ["-c", "x"]}}))]}))]
     fn good_settings_compile(#[case] settings: Value) {
         assert_eq!(error_of(settings), "accepted");
     }

@@ -1,0 +1,326 @@
+//! Mixed clusters: every nativeSupport strategy, evaluated by the real module
+//! under wasmtime, with Node lists answered as Kubewarden's host would.
+
+mod harness;
+
+use harness::{Policy, assert_nothing_lost, fixture};
+use rstest::rstest;
+use serde_json::{Value, json};
+
+const STATUS: &str = "native-sidecar.kubewarden.io/status";
+
+fn pod(spec: Value) -> Value {
+    json!({"uid": "u", "kind": {"group": "", "version": "v1", "kind": "Pod"}, "operation": "CREATE",
+           "namespace": "default",
+           "object": {"apiVersion": "v1", "kind": "Pod",
+                      "metadata": {"name": "p", "annotations": {"native-sidecar.kubewarden.io/inject": "true"}},
+                      "spec": spec}})
+}
+
+fn app() -> Value {
+    json!([{"name": "app", "image": "registry.example.com/app:1"}])
+}
+
+/// The injector's sample settings under another strategy.
+fn with_strategy(support: Value) -> Value {
+    let mut settings = fixture("settings/injector.json");
+    settings["nativeSupport"] = support;
+    settings
+}
+
+/// A policy whose host lists `nodes` (or fails with the error).
+fn cluster(nodes: Result<Value, &'static str>) -> Policy {
+    Policy::with_cluster(
+        move |operation, request| match (operation, request["kind"].as_str()) {
+            ("list_resources_all", Some("Node")) => nodes.clone().map_err(str::to_owned),
+            _ => Err(format!("unexpected {operation} {request}")),
+        },
+    )
+}
+
+fn names(object: &Value, list: &str) -> Vec<String> {
+    object["spec"][list]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| c["name"].as_str().unwrap_or("?").to_owned())
+        .collect()
+}
+
+fn status(object: &Value) -> Value {
+    object["metadata"]["annotations"][STATUS]
+        .as_str()
+        .and_then(|s| serde_json::from_str(s).ok())
+        .unwrap_or(Value::Null)
+}
+
+fn node(name: &str, version: &str, labels: Value) -> Value {
+    json!({"metadata": {"name": name, "labels": labels}, "status": {"nodeInfo": {"kubeletVersion": version}}})
+}
+
+#[rstest]
+#[case::all_new(json!({"items": [node("a", "v1.30.2+k3s1", json!({})), node("b", "v1.29.6-gke.1038000", json!({}))]}), json!({}), "native", "all 2 of the cluster's nodes run kubelet >= 1.29")]
+#[case::one_old(json!({"items": [node("a", "v1.30.2", json!({})), node("b", "v1.28.9-eks-036c24b", json!({}))]}), json!({}), "legacy", "b runs kubelet v1.28.9-eks-036c24b")]
+#[case::selector_picks_new_pool(fixture("cluster/nodes-mixed.json"), json!({"nodeSelector": {"pool": "a"}}), "native", "all 2 of the nodes its nodeSelector selects run kubelet >= 1.29")]
+#[case::selector_picks_old_pool(fixture("cluster/nodes-mixed.json"), json!({"nodeSelector": {"pool": "b"}}), "legacy", "pool-b-1 runs kubelet v1.27.16-eks-a737599")]
+#[case::bound_to_new_node(fixture("cluster/nodes-mixed.json"), json!({"nodeName": "pool-a-2"}), "native", "all 1 of node pool-a-2 run kubelet >= 1.29")]
+#[case::whole_mixed_cluster(fixture("cluster/nodes-mixed.json"), json!({}), "legacy", "pool-b-1 runs kubelet v1.27.16-eks-a737599")]
+#[case::unreadable_version(json!({"items": [node("a", "unknown", json!({}))]}), json!({}), "legacy", "a runs an unreadable kubelet version \"unknown\"")]
+fn node_version_judges_the_nodes_the_pod_can_land_on(
+    #[case] nodes: Value,
+    #[case] placement: Value,
+    #[case] mode: &str,
+    #[case] reason: &str,
+) {
+    let mut spec = json!({"containers": app()});
+    if let (Some(spec), Value::Object(placement)) = (spec.as_object_mut(), placement) {
+        spec.extend(placement);
+    }
+    let policy = cluster(Ok(nodes));
+    let outcome = policy.validate(&with_strategy(json!({"strategy": "nodeVersion"})), &pod(spec));
+    let patched = outcome.patched.expect("injected");
+    let recorded = status(&patched);
+    assert_eq!(recorded["injected"][0]["mode"], json!(mode), "{recorded}");
+    assert_eq!(recorded["injected"][0]["reason"], json!(reason), "{recorded}");
+    match mode {
+        "native" => assert_eq!(
+            names(&patched, "initContainers"),
+            ["log-shipper", "metrics-agent"]
+        ),
+        _ => assert_eq!(
+            names(&patched, "containers"),
+            ["app", "log-shipper", "metrics-agent"]
+        ),
+    }
+    let calls = policy.host_calls.lock().expect("not poisoned").clone();
+    assert_eq!(calls.len(), 1, "one node list per pod");
+    assert_eq!(
+        calls[0].1["field_masks"],
+        json!([
+            "metadata.labels",
+            "metadata.name",
+            "status.nodeInfo.kubeletVersion"
+        ])
+    );
+}
+
+#[rstest]
+#[case::no_nodes(Ok(json!({"items": []})), "no node found among the cluster's nodes")]
+#[case::lookup_error(
+    Err("nodes is forbidden"),
+    "could not list the nodes: Host error: nodes is forbidden"
+)]
+fn unknown_support_falls_back_with_a_warning(#[case] nodes: Result<Value, &'static str>, #[case] why: &str) {
+    let outcome = cluster(nodes).validate(
+        &with_strategy(json!({"strategy": "nodeVersion"})),
+        &pod(json!({"containers": app()})),
+    );
+    assert!(outcome.response.accepted);
+    let warnings = outcome.response.warnings.clone().unwrap_or_default();
+    assert_eq!(
+        warnings,
+        [format!(
+            "native sidecar support unknown ({why}): injected as legacy sidecars"
+        )]
+    );
+    let patched = outcome.patched.expect("injected the old way");
+    assert_eq!(
+        names(&patched, "containers"),
+        ["app", "log-shipper", "metrics-agent"]
+    );
+    assert_eq!(names(&patched, "initContainers"), Vec::<String>::new());
+}
+
+#[test]
+fn when_unsupported_can_reject() {
+    let settings = with_strategy(
+        json!({"strategy": "nodeVersion", "whenUnsupported": "reject", "minKubeletVersion": "1.33"}),
+    );
+    let outcome = cluster(Ok(fixture("cluster/nodes-mixed.json")))
+        .validate(&settings, &pod(json!({"containers": app()})));
+    assert!(!outcome.response.accepted);
+    assert_eq!(
+        outcome.response.message.as_deref(),
+        Some(
+            "sidecars cannot be injected: pool-a-1 runs kubelet v1.30.2+k3s1 (and 2 more nodes), and native \
+             sidecars need kubelet >= 1.33; schedule the pod on newer nodes (nodeSelector) or upgrade the nodes"
+        )
+    );
+}
+
+#[test]
+fn a_pod_that_has_its_sidecars_costs_no_node_lookup() {
+    let policy = cluster(Ok(fixture("cluster/nodes-mixed.json")));
+    let settings = with_strategy(json!({"strategy": "nodeVersion"}));
+    let mut request = pod(json!({"containers": app(), "nodeSelector": {"pool": "a"}}));
+    request["object"] = policy.validate(&settings, &request).patched.expect("injected");
+    let again = policy.validate(&settings, &request);
+    assert_eq!(again.response.mutated_object, None);
+    assert_eq!(policy.host_calls.lock().expect("not poisoned").len(), 1);
+}
+
+const TERMS: &str =
+    "/spec/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms";
+
+#[rstest]
+#[case::no_affinity(json!(null), json!([{"matchExpressions": [{"key": "native-sidecar.kubewarden.io/supported", "operator": "In", "values": ["true"]}]}]))]
+#[case::every_term_gets_it(
+    json!({"nodeAffinity": {
+        "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+            {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}]},
+            {"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["node-7"]}]}]},
+        "preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 1, "preference": {"matchExpressions": [{"key": "ssd", "operator": "Exists"}]}}]}}),
+    json!([
+        {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]},
+                              {"key": "native-sidecar.kubewarden.io/supported", "operator": "In", "values": ["true"]}]},
+        {"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["node-7"]}],
+         "matchExpressions": [{"key": "native-sidecar.kubewarden.io/supported", "operator": "In", "values": ["true"]}]}]))]
+#[case::already_required(
+    json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+        {"matchExpressions": [{"key": "native-sidecar.kubewarden.io/supported", "operator": "In", "values": ["true"]}]}]}}}),
+    json!([{"matchExpressions": [{"key": "native-sidecar.kubewarden.io/supported", "operator": "In", "values": ["true"]}]}]))]
+fn node_label_requires_the_label_in_every_term(#[case] affinity: Value, #[case] expected_terms: Value) {
+    let mut spec = json!({"containers": app()});
+    if !affinity.is_null() {
+        spec["affinity"] = affinity.clone();
+    }
+    let request = pod(spec);
+    let outcome = Policy::new().validate(&with_strategy(json!({"strategy": "nodeLabel"})), &request);
+    let patched = outcome.patched.expect("injected");
+    assert_nothing_lost(&request["object"], &patched);
+    assert_eq!(patched.pointer(TERMS), Some(&expected_terms));
+    assert_eq!(
+        patched.pointer("/spec/affinity/nodeAffinity/preferredDuringSchedulingIgnoredDuringExecution"),
+        affinity.pointer("/nodeAffinity/preferredDuringSchedulingIgnoredDuringExecution"),
+        "preferred terms untouched"
+    );
+    assert_eq!(
+        names(&patched, "initContainers"),
+        ["log-shipper", "metrics-agent"]
+    );
+}
+
+#[test]
+fn node_label_on_a_bound_pod_injects_with_a_warning() {
+    let outcome = Policy::new().validate(
+        &with_strategy(json!({"strategy": "nodeLabel"})),
+        &pod(json!({"containers": app(), "nodeName": "n1"})),
+    );
+    let warnings = outcome.response.warnings.clone().unwrap_or_default();
+    assert!(
+        warnings[0].starts_with("the pod is already bound to node \"n1\""),
+        "{warnings:?}"
+    );
+    let patched = outcome.patched.expect("injected");
+    assert_eq!(patched.pointer("/spec/affinity"), None);
+}
+
+#[rstest]
+#[case::long_running("Always", 0)]
+#[case::job_pod("Never", 1)]
+fn legacy_appends_regular_containers_and_warns_on_job_pods(
+    #[case] restart_policy: &str,
+    #[case] warnings: usize,
+) {
+    let request = pod(json!({"containers": app(), "restartPolicy": restart_policy}));
+    let mut settings = with_strategy(json!({"strategy": "legacy"}));
+    settings["jobSidecars"] = json!({"action": "ignore"});
+    let outcome = Policy::new().validate(&settings, &request);
+    let patched = outcome.patched.expect("injected");
+    assert_eq!(
+        names(&patched, "containers"),
+        ["app", "log-shipper", "metrics-agent"]
+    );
+    assert_eq!(patched["spec"]["containers"][1].get("restartPolicy"), None);
+    assert_eq!(outcome.response.warnings.unwrap_or_default().len(), warnings);
+}
+
+#[rstest]
+#[case::long_running("Always", "legacy-stay")]
+#[case::job_pod("OnFailure", "legacy-exit")]
+fn universal_injects_both_copies_sharing_a_handshake_volume(
+    #[case] restart_policy: &str,
+    #[case] role: &str,
+) {
+    let request = pod(json!({"containers": app(), "restartPolicy": restart_policy}));
+    let policy = Policy::new();
+    let settings = fixture("settings/universal.json");
+    let outcome = policy.validate(&settings, &request);
+    assert!(outcome.response.accepted, "{outcome:?}");
+    let patched = outcome.patched.expect("injected");
+    assert_nothing_lost(&request["object"], &patched);
+    assert_eq!(names(&patched, "initContainers"), ["log-shipper"]);
+    assert_eq!(names(&patched, "containers"), ["app", "log-shipper-legacy"]);
+    let shim = include_str!("../src/shim.sh");
+    let native = &patched["spec"]["initContainers"][0];
+    assert_eq!(native["restartPolicy"], json!("Always"));
+    assert_eq!(
+        native["command"],
+        json!([
+            "/bin/sh",
+            "-c",
+            shim,
+            "native-sidecar-shim",
+            "native",
+            "/var/run/native-sidecar/log-shipper",
+            "20"
+        ])
+    );
+    assert_eq!(
+        native["args"],
+        json!([
+            "/fluent-bit/bin/fluent-bit",
+            "--config=/fluent-bit/etc/fluent-bit.yaml"
+        ])
+    );
+    assert_eq!(
+        native["env"],
+        json!([{"name": "KUBEWARDEN_NATIVE_SIDECAR", "value": "log-shipper"}])
+    );
+    let legacy = &patched["spec"]["containers"][1];
+    assert_eq!(legacy["command"][4], json!(role));
+    assert_eq!(legacy.get("restartPolicy"), None);
+    assert_eq!(
+        legacy["env"],
+        json!([]),
+        "the regular copy is not marked as a sidecar"
+    );
+    for copy in [native, legacy] {
+        assert_eq!(
+            copy["volumeMounts"],
+            json!([{"name": "app-logs", "mountPath": "/var/log/app", "readOnly": true},
+                   {"name": "native-sidecar-handshake", "mountPath": "/var/run/native-sidecar"}])
+        );
+    }
+    assert_eq!(
+        patched["spec"]["volumes"],
+        json!([{"name": "app-logs", "emptyDir": {}}, {"name": "native-sidecar-handshake", "emptyDir": {}}])
+    );
+    assert_eq!(status(&patched)["injected"][0]["mode"], json!("universal"));
+    // The app container gets the app mount, not the copies' handshake.
+    assert_eq!(
+        patched["spec"]["containers"][0]["volumeMounts"],
+        json!([{"name": "app-logs", "mountPath": "/var/log/app"}])
+    );
+
+    let mut again = request.clone();
+    again["object"] = patched;
+    assert_eq!(
+        policy.validate(&settings, &again).response.mutated_object,
+        None,
+        "idempotent"
+    );
+}
+
+#[test]
+fn universal_copies_of_a_job_pod_pass_the_job_sidecar_check() {
+    let mut request = pod(json!({"containers": app(), "restartPolicy": "Never"}));
+    let policy = Policy::new();
+    let injected = policy
+        .validate(&fixture("settings/universal.json"), &request)
+        .patched
+        .expect("injected");
+    request["object"] = injected;
+    let validated = policy.validate(&fixture("settings/validator.json"), &request);
+    assert!(validated.response.accepted, "{validated:?}");
+}
