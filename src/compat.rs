@@ -145,7 +145,7 @@ fn judge_nodes(support: &NativeSupport, workload: &Workload, cluster: &dyn Clust
             "all {} of {scope} run kubelet >= {min_major}.{min_minor}",
             judged.len()
         )),
-        [first, rest @ ..] if rest.is_empty() => Verdict::Unsupported(first.clone()),
+        [only] => Verdict::Unsupported(only.clone()),
         [first, rest @ ..] => Verdict::Unsupported(format!("{first} (and {} more nodes)", rest.len())),
     }
 }

@@ -180,14 +180,14 @@ pub fn plan_injection(compiled: &Compiled, workload: &Workload, cluster: &dyn Cl
             _ => None,
         };
         let legacy_twin = twins.map(|t| t.legacy_for(spec.restart_policy()));
-        if let Some(name) = legacy_twin.and_then(|t| t.get("name")).and_then(Value::as_str) {
-            if spec.all_containers().any(|c| c.name == name) {
-                plan.warn(format!(
-                    "sidecar template {:?} not injected: the pod already has a container named {name:?}",
-                    template.id
-                ));
-                continue;
-            }
+        if let Some(name) = legacy_twin.and_then(|t| t.get("name")).and_then(Value::as_str)
+            && spec.all_containers().any(|c| c.name == name)
+        {
+            plan.warn(format!(
+                "sidecar template {:?} not injected: the pod already has a container named {name:?}",
+                template.id
+            ));
+            continue;
         }
 
         let mut new_volumes = Vec::new();

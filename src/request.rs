@@ -147,13 +147,11 @@ impl<'a> Workload<'a> {
         }
         let metadata_pointer = format!("{template}/metadata");
         let metadata = optional_object(object.pointer(&metadata_pointer), &dotted("metadata"))?;
-        let string_map = |key: &str| -> Result<Option<&'a Map<String, Value>>, Malformed> {
-            let path = dotted(&format!("metadata.{key}"));
-            let map = optional_object(metadata.and_then(|m| m.get(key)), &path)?;
-            match map.and_then(|m| m.iter().find(|(_, v)| !v.is_string())) {
-                Some((name, _)) => Err(Malformed::at(&format!("{path}.{name}"), "a string")),
-                None => Ok(map),
-            }
+        let string_map = |key: &str| {
+            optional_string_map(
+                metadata.and_then(|m| m.get(key)),
+                &dotted(&format!("metadata.{key}")),
+            )
         };
         let spec_pointer = format!("{template}/spec");
         let spec_fields = optional_object(object.pointer(&spec_pointer), &dotted("spec"))?;
@@ -214,14 +212,10 @@ impl<'a> PodSpec<'a> {
             .collect::<Result<_, _>>()?;
         // Node placement, which the mixed-cluster strategies read and extend.
         optional_str_field(fields, "nodeName", path)?;
-        if let Some(selector) = optional_object(
+        optional_string_map(
             fields.and_then(|f| f.get("nodeSelector")),
             &format!("{path}.nodeSelector"),
-        )? {
-            if let Some((key, _)) = selector.iter().find(|(_, v)| !v.is_string()) {
-                return Err(Malformed::at(&format!("{path}.nodeSelector.{key}"), "a string"));
-            }
-        }
+        )?;
         let mut node = fields.and_then(|f| f.get("affinity"));
         let mut at = format!("{path}.affinity");
         for key in [
@@ -415,6 +409,18 @@ fn optional_object<'a>(
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(map)) => Ok(Some(map)),
         Some(_) => Err(Malformed::at(path, "an object")),
+    }
+}
+
+/// A map of strings to strings (labels, annotations, a node selector).
+fn optional_string_map<'a>(
+    value: Option<&'a Value>,
+    path: &str,
+) -> Result<Option<&'a Map<String, Value>>, Malformed> {
+    let map = optional_object(value, path)?;
+    match map.and_then(|m| m.iter().find(|(_, v)| !v.is_string())) {
+        Some((key, _)) => Err(Malformed::at(&format!("{path}.{key}"), "a string")),
+        None => Ok(map),
     }
 }
 
