@@ -5,12 +5,12 @@ REQUEST ?= tests/fixtures/requests/pod-create-unknown-fields.json
 
 .PHONY: setup wasm run test unit e2e lint fmt clean
 
-# Everything a fresh machine needs: the wasm target, and bats + jq for e2e.
+# Everything a fresh machine needs: the wasm target; bats + jq for e2e; busybox to test the shim under a second sh.
 setup:
 	rustup target add wasm32-wasip1
-	@command -v bats >/dev/null && command -v jq >/dev/null || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq bats jq >/dev/null; \
-	  else echo "install bats and jq (apt-get install bats jq) for the e2e suite"; fi; }
+	@command -v bats >/dev/null && command -v jq >/dev/null && command -v busybox >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq bats jq busybox >/dev/null; \
+	  else echo "install bats, jq and busybox (apt-get install bats jq busybox) for the e2e and shim tests"; fi; }
 
 $(WASM): setup $(shell find src -type f) Cargo.toml Cargo.lock
 	cargo build --locked --target wasm32-wasip1 --release
@@ -24,7 +24,7 @@ run: $(WASM)
 
 # Every test: unit tests, the module under wasmtime, then the e2e suite.
 test: $(WASM) lint
-	cargo test --locked
+	cargo test --locked -- --test-threads=8
 	bats e2e/
 
 # The policy's own code must be panic-free (see the lints in src/lib.rs).
