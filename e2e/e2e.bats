@@ -126,3 +126,11 @@ warnings() { echo "$response" | jq -r '(.warnings // []) | join("\n")'; }
   [ "$(allowed)" = true ]
   [[ "$(warnings)" == *"could not read the pod's controller ReplicaSet/web-5c6d7"* ]]
 }
+
+@test "nodeVersion injects the old way when a node is too old (replayed Node list)" {
+  evaluate node-version.json pod-create-plain.json --allow-context-aware \
+    --replay-host-capabilities-interactions "$BATS_TEST_DIRNAME/sessions/nodes-mixed.yml"
+  [ "$(allowed)" = true ]
+  echo "$response" | jq -r '.patch | @base64d' | jq -e \
+    'map(select(.path == "/spec/containers/2")) | .[0].value.name == "metrics-agent"'
+}
