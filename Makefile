@@ -3,7 +3,7 @@ WASM := target/wasm32-wasip1/release/native_sidecar_policy.wasm
 SETTINGS ?= tests/fixtures/settings/injector.json
 REQUEST ?= tests/fixtures/requests/pod-create-unknown-fields.json
 
-.PHONY: setup wasm run test unit e2e lint fmt clean
+.PHONY: setup wasm run test e2e-tests lint fmt bump-version clean
 
 # Everything a fresh machine needs: the wasm target; bats + jq for e2e; busybox to test the shim under a second sh.
 setup:
@@ -22,10 +22,28 @@ wasm: $(WASM)
 run: $(WASM)
 	cargo run --locked --quiet --example evaluate -- --settings $(SETTINGS) $(REQUEST)
 
-# Every test: unit tests, the module under wasmtime, then the e2e suite.
+# Every test: lints, unit tests, the module under wasmtime, then the e2e suite.
+# (Many tests mostly wait on the shim's shells: more threads than cores.)
 test: $(WASM) lint
 	cargo test --locked -- --test-threads=8
+	$(MAKE) e2e-tests
+
+e2e-tests: $(WASM)
 	bats e2e/
+
+# Release artefacts, as Kubewarden's release workflow builds them.
+policy.wasm: $(WASM)
+	cp $(WASM) policy.wasm
+
+annotated-policy.wasm: policy.wasm metadata.yml README.md
+	kwctl annotate -m metadata.yml -u README.md -o annotated-policy.wasm policy.wasm
+
+artifacthub-pkg.yml: metadata.yml questions-ui.yml
+	kwctl scaffold artifacthub --metadata-path metadata.yml --questions-path questions-ui.yml > artifacthub-pkg.yml
+
+# make bump-version VERSION=X.Y.Z
+bump-version:
+	scripts/bump-version.sh $(VERSION)
 
 # The policy's own code must be panic-free (see the lints in src/lib.rs).
 lint:
@@ -37,3 +55,4 @@ fmt:
 
 clean:
 	cargo clean
+	rm -f policy.wasm annotated-policy.wasm

@@ -1,0 +1,92 @@
+//! What users consume besides the module: metadata.yml, artifacthub-pkg.yml,
+//! questions-ui.yml and the crate version must tell the same story.
+
+mod harness;
+
+use std::path::PathBuf;
+
+use harness::Policy;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+fn yaml(file: &str) -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(file);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{file}: {e}"));
+    Value::deserialize(serde_yaml::Deserializer::from_str(&text)).unwrap_or_else(|e| panic!("{file}: {e}"))
+}
+
+fn yaml_text(value: &Value) -> Value {
+    let text = value.as_str().unwrap_or_else(|| panic!("{value} is YAML text"));
+    Value::deserialize(serde_yaml::Deserializer::from_str(text)).expect("YAML")
+}
+
+fn annotation<'a>(metadata: &'a Value, key: &str) -> &'a str {
+    metadata["annotations"][key].as_str().unwrap_or_else(|| panic!("metadata.yml: annotation {key}"))
+}
+
+#[test]
+fn versions_agree() {
+    let cargo = env!("CARGO_PKG_VERSION");
+    let metadata = yaml("metadata.yml");
+    assert_eq!(annotation(&metadata, "io.kubewarden.policy.version"), cargo, "metadata.yml vs Cargo.toml");
+    let package = yaml("artifacthub-pkg.yml");
+    assert_eq!(package["version"], json!(cargo), "artifacthub-pkg.yml vs Cargo.toml");
+    let image = format!("{}:v{cargo}", annotation(&metadata, "io.kubewarden.policy.ociUrl"));
+    assert_eq!(package["containersImages"], json!([{"name": "policy", "image": image}]));
+    let module = format!("registry://{image}");
+    for manifest in std::fs::read_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("policies")).expect("policies/") {
+        let path = manifest.expect("entry").path();
+        let text = std::fs::read_to_string(&path).expect("readable");
+        for line in text.lines().filter(|l| l.trim_start().starts_with("module:")) {
+            assert_eq!(line.trim_start().trim_start_matches("module:").trim(), module, "{}", path.display());
+        }
+    }
+}
+
+/// The fields `kwctl scaffold artifacthub` derives from metadata.yml and questions-ui.yml.
+#[test]
+fn artifacthub_package_matches_metadata() {
+    let metadata = yaml("metadata.yml");
+    let package = yaml("artifacthub-pkg.yml");
+    assert_eq!(package["name"], json!(annotation(&metadata, "io.kubewarden.policy.title")));
+    assert_eq!(package["displayName"], json!(annotation(&metadata, "io.artifacthub.displayName")));
+    assert_eq!(package["description"], json!(annotation(&metadata, "io.kubewarden.policy.description")));
+    assert_eq!(package["license"], json!(annotation(&metadata, "io.kubewarden.policy.license")));
+    assert_eq!(package["homeURL"], json!(annotation(&metadata, "io.kubewarden.policy.url")));
+    let keywords: Vec<&str> = annotation(&metadata, "io.artifacthub.keywords").split(',').map(str::trim).collect();
+    assert_eq!(package["keywords"], json!(keywords));
+    let annotations = &package["annotations"];
+    assert_eq!(annotations["kubewarden/mutation"], json!(metadata["mutating"].to_string()));
+    assert_eq!(annotations["kubewarden/resources"], json!(annotation(&metadata, "io.artifacthub.resources")));
+    assert_eq!(yaml_text(&annotations["kubewarden/rules"]), metadata["rules"]);
+    assert_eq!(yaml_text(&annotations["kubewarden/contextAwareResources"]), metadata["contextAwareResources"]);
+    let questions = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("questions-ui.yml"))
+        .expect("questions-ui.yml");
+    assert_eq!(annotations["kubewarden/questions-ui"], json!(questions));
+}
+
+/// Settings made of every question's default are settings the module
+/// accepts: a question naming a key the policy does not have would be refused.
+#[test]
+fn every_question_is_a_setting() {
+    fn set(settings: &mut Map<String, Value>, dotted: &str, value: Value) {
+        match dotted.split_once('.') {
+            None => {
+                settings.insert(dotted.to_owned(), value);
+            }
+            Some((head, rest)) => {
+                let inner = settings.entry(head).or_insert_with(|| json!({}));
+                if let Some(inner) = inner.as_object_mut() {
+                    set(inner, rest, value);
+                }
+            }
+        }
+    }
+    let mut settings = Map::new();
+    for question in yaml("questions-ui.yml")["questions"].as_array().expect("questions") {
+        let variable = question["variable"].as_str().expect("variable");
+        set(&mut settings, variable, question["default"].clone());
+    }
+    let verdict = Policy::new().validate_settings(&Value::Object(settings));
+    assert!(verdict.valid, "{:?}", verdict.message);
+}
