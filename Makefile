@@ -5,12 +5,13 @@ REQUEST ?= tests/fixtures/requests/pod-create-unknown-fields.json
 
 .PHONY: setup wasm run test e2e-tests lint fmt bump-version clean
 
-# Everything a fresh machine needs: the wasm target; bats + jq for e2e; busybox to test the shim under a second sh.
+# Everything a fresh machine needs: the wasm target; bats, jq and docker-registry
+# (an OCI registry on 127.0.0.1) for e2e; busybox to test the shim under a second sh.
 setup:
 	rustup target add wasm32-wasip1
-	@command -v bats >/dev/null && command -v jq >/dev/null && command -v busybox >/dev/null || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq bats jq busybox >/dev/null; \
-	  else echo "install bats, jq and busybox (apt-get install bats jq busybox) for the e2e and shim tests"; fi; }
+	@command -v bats >/dev/null && command -v jq >/dev/null && command -v busybox >/dev/null && command -v docker-registry >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq bats jq busybox docker-registry >/dev/null; \
+	  else echo "install bats, jq and busybox (apt-get install bats jq busybox docker-registry) for the e2e and shim tests"; fi; }
 
 $(WASM): setup $(shell find src -type f) Cargo.toml Cargo.lock
 	cargo build --locked --target wasm32-wasip1 --release

@@ -8,6 +8,13 @@ setup_file() {
   export OUT="$BATS_TEST_DIRNAME/out"
   export FIXTURES="$ROOT/tests/fixtures"
   mkdir -p "$OUT"
+  (cd "$ROOT" && cargo build --quiet --examples)
+  export EXAMPLES="$ROOT/target/debug/examples"
+  # The settings of every policy shipped in policies/, as JSON files.
+  for manifest in "$ROOT"/policies/*.yaml; do
+    "$EXAMPLES/yaml2json" "$manifest" | jq -c 'select(.kind | test("AdmissionPolicy")) | .spec.settings' \
+      > "$OUT/$(basename "$manifest" .yaml).settings.json"
+  done
   if command -v kwctl >/dev/null; then
     kwctl annotate -m "$ROOT/metadata.yml" -u "$ROOT/README.md" -o "$OUT/annotated-policy.wasm" "$WASM"
   else
@@ -16,15 +23,19 @@ setup_file() {
 }
 
 setup() {
-  command -v kwctl >/dev/null || skip "kwctl not on PATH"
+  case "$BATS_TEST_DESCRIPTION" in
+    "[no kwctl]"*) ;;
+    *) command -v kwctl >/dev/null || skip "kwctl not on PATH" ;;
+  esac
 }
 
-# kwctl run with settings and a request fixture (extra kwctl flags after them);
-# the AdmissionResponse lands in $response.
+# kwctl run with settings (a fixture name, or a path) and a request fixture,
+# extra kwctl flags after them; the AdmissionResponse lands in $response.
 evaluate() {
   local settings="$1" request="$2"
   shift 2
-  run kwctl run --settings-path "$FIXTURES/settings/$settings" \
+  [ -f "$settings" ] || settings="$FIXTURES/settings/$settings"
+  run kwctl run --settings-path "$settings" \
     --request-path "$FIXTURES/requests/$request" "$@" "$OUT/annotated-policy.wasm"
   echo "$output" >&2
   [ "$status" -eq 0 ]
@@ -40,7 +51,7 @@ warnings() { echo "$response" | jq -r '(.warnings // []) | join("\n")'; }
   [ "$(echo "$response" | jq -r .allowed)" = true ]
   jq '.object' "$FIXTURES/requests/pod-create-unknown-fields.json" > "$OUT/original.json"
   echo "$response" | jq -r '.patch | @base64d' > "$OUT/patch.json"
-  patched="$(cd "$ROOT" && cargo run --quiet --example apply_patch -- "$OUT/original.json" "$OUT/patch.json")"
+  patched="$("$EXAMPLES/apply_patch" "$OUT/original.json" "$OUT/patch.json")"
   echo "$patched" | jq -e '.spec.hostnameOverride == "checkout-1.internal" and .spec.zFutureField.nested[2].deep
     and .metadata.zMetadataFuture == "kept" and .spec.containers[0].restartPolicyRules[0].action == "Restart"
     and .spec.containers[0].zContainerFuture.kept and .spec.initContainers[1].zInitFuture == "kept"'
@@ -94,7 +105,7 @@ warnings() { echo "$response" | jq -r '(.warnings // []) | join("\n")'; }
   [ "$(allowed)" = true ]
   jq '.object' "$FIXTURES/requests/cronjob-cloud-sql-proxy.json" > "$OUT/original.json"
   echo "$response" | jq -r '.patch | @base64d' > "$OUT/patch.json"
-  patched="$(cd "$ROOT" && cargo run --quiet --example apply_patch -- "$OUT/original.json" "$OUT/patch.json")"
+  patched="$("$EXAMPLES/apply_patch" "$OUT/original.json" "$OUT/patch.json")"
   original="$(cat "$OUT/original.json")"
   t='.spec.jobTemplate.spec.template.spec'
   [ "$(echo "$patched" | jq -c "$t.initContainers[0]")" = "$(echo "$original" | jq -c "$t.containers[1] + {restartPolicy: \"Always\"}")" ]
@@ -133,4 +144,87 @@ warnings() { echo "$response" | jq -r '(.warnings // []) | join("\n")'; }
   [ "$(allowed)" = true ]
   echo "$response" | jq -r '.patch | @base64d' | jq -e \
     'map(select(.path == "/spec/containers/2")) | .[0].value.name == "metrics-agent"'
+}
+
+@test "[no kwctl] every shipped manifest carries settings" {
+  for settings in "$OUT"/*.settings.json; do
+    jq -e 'type == "object"' "$settings"
+  done
+}
+
+@test "the shipped injector injects into an opted-in pod" {
+  evaluate "$OUT/injector.settings.json" pod-create-plain.json
+  [ "$(allowed)" = true ]
+  echo "$response" | jq -r '.patch | @base64d' | jq -e 'map(select(.path == "/spec/initContainers")) | .[0].value[0].name == "log-shipper"'
+}
+
+@test "the shipped validator rejects a Job with a legacy sidecar" {
+  evaluate "$OUT/validator.settings.json" job-istio-proxy.json
+  [ "$(allowed)" = false ]
+}
+
+@test "the shipped namespaced policy only warns" {
+  evaluate "$OUT/admission-policy-namespaced.settings.json" job-istio-proxy.json
+  [ "$(allowed)" = true ]
+  [[ "$(warnings)" == *"will keep this Job from completing"* ]]
+}
+
+@test "the shipped mixed-cluster injector falls back to the universal copies on an old pool" {
+  evaluate "$OUT/injector-node-version.settings.json" pod-create-plain.json --allow-context-aware \
+    --replay-host-capabilities-interactions "$BATS_TEST_DIRNAME/sessions/nodes-mixed.yml"
+  [ "$(allowed)" = true ]
+  echo "$response" | jq -r '.patch | @base64d' | jq -e \
+    'map(select(.path == "/spec/containers/2")) | .[0].value.name == "log-shipper-legacy"'
+}
+
+@test "[no kwctl] the shipped monitor-mode policy has the validator's settings" {
+  [ "$(jq -S . "$OUT/validator-monitor.settings.json")" = "$(jq -S . "$OUT/validator.settings.json")" ]
+}
+
+@test "kwctl bench times a typical request" {
+  run kwctl bench --settings-path "$FIXTURES/settings/injector.json" \
+    --request-path "$FIXTURES/requests/pod-create-unknown-fields.json" \
+    --measurement-time 1 --num-resamples 2 --num-samples 10 --warm-up-time 1 "$OUT/annotated-policy.wasm"
+  echo "$output" >&3
+  [ "$status" -eq 0 ]
+}
+
+@test "artifacthub-pkg.yml is what kwctl scaffold artifacthub makes of metadata.yml" {
+  kwctl scaffold artifacthub --metadata-path "$ROOT/metadata.yml" --questions-path "$ROOT/questions-ui.yml" \
+    --output "$OUT/artifacthub-pkg.yml"
+  diff <("$EXAMPLES/yaml2json" "$OUT/artifacthub-pkg.yml" | jq -S 'del(.createdAt)') \
+       <("$EXAMPLES/yaml2json" "$ROOT/artifacthub-pkg.yml" | jq -S 'del(.createdAt)')
+}
+
+@test "OCI round trip: push, pull, run from the registry, inspect" {
+  command -v docker-registry >/dev/null || skip "docker-registry not installed"
+  port=$((20000 + RANDOM % 20000))
+  mkdir -p "$OUT/registry"
+  cat > "$OUT/registry.yml" <<CONFIG
+version: 0.1
+storage:
+  filesystem:
+    rootdirectory: $OUT/registry
+http:
+  addr: 127.0.0.1:$port
+CONFIG
+  docker-registry serve "$OUT/registry.yml" > "$OUT/registry.log" 2>&1 &
+  registry_pid=$!
+  printf 'insecure_sources:\n  - "127.0.0.1:%s"\n' "$port" > "$OUT/sources.yml"
+  for _ in $(seq 50); do curl -fs "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break; sleep 0.2; done
+  uri="registry://127.0.0.1:$port/policies/native-sidecar:v0.1.0"
+  run kwctl push --sources-path "$OUT/sources.yml" "$OUT/annotated-policy.wasm" "$uri"
+  echo "$output" >&2; [ "$status" -eq 0 ] || { kill "$registry_pid"; false; }
+  run kwctl pull --sources-path "$OUT/sources.yml" "$uri"
+  echo "$output" >&2; [ "$status" -eq 0 ] || { kill "$registry_pid"; false; }
+  run kwctl run --sources-path "$OUT/sources.yml" --settings-path "$FIXTURES/settings/validator.json" \
+    --request-path "$FIXTURES/requests/job-istio-proxy.json" "$uri"
+  echo "$output" >&2
+  response="$(echo "$output" | grep '^{' | tail -n 1)"
+  [ "$(allowed)" = false ] || { kill "$registry_pid"; false; }
+  run kwctl inspect "$uri"
+  kill "$registry_pid"
+  echo "$output" >&2
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"native-sidecar"* ]]
 }

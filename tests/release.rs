@@ -21,24 +21,47 @@ fn yaml_text(value: &Value) -> Value {
 }
 
 fn annotation<'a>(metadata: &'a Value, key: &str) -> &'a str {
-    metadata["annotations"][key].as_str().unwrap_or_else(|| panic!("metadata.yml: annotation {key}"))
+    metadata["annotations"][key]
+        .as_str()
+        .unwrap_or_else(|| panic!("metadata.yml: annotation {key}"))
 }
 
 #[test]
 fn versions_agree() {
     let cargo = env!("CARGO_PKG_VERSION");
     let metadata = yaml("metadata.yml");
-    assert_eq!(annotation(&metadata, "io.kubewarden.policy.version"), cargo, "metadata.yml vs Cargo.toml");
+    assert_eq!(
+        annotation(&metadata, "io.kubewarden.policy.version"),
+        cargo,
+        "metadata.yml vs Cargo.toml"
+    );
     let package = yaml("artifacthub-pkg.yml");
-    assert_eq!(package["version"], json!(cargo), "artifacthub-pkg.yml vs Cargo.toml");
-    let image = format!("{}:v{cargo}", annotation(&metadata, "io.kubewarden.policy.ociUrl"));
-    assert_eq!(package["containersImages"], json!([{"name": "policy", "image": image}]));
+    assert_eq!(
+        package["version"],
+        json!(cargo),
+        "artifacthub-pkg.yml vs Cargo.toml"
+    );
+    let image = format!(
+        "{}:v{cargo}",
+        annotation(&metadata, "io.kubewarden.policy.ociUrl")
+    );
+    assert_eq!(
+        package["containersImages"],
+        json!([{"name": "policy", "image": image}])
+    );
     let module = format!("registry://{image}");
-    for manifest in std::fs::read_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("policies")).expect("policies/") {
+    for manifest in
+        std::fs::read_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("policies")).expect("policies/")
+    {
         let path = manifest.expect("entry").path();
         let text = std::fs::read_to_string(&path).expect("readable");
         for line in text.lines().filter(|l| l.trim_start().starts_with("module:")) {
-            assert_eq!(line.trim_start().trim_start_matches("module:").trim(), module, "{}", path.display());
+            assert_eq!(
+                line.trim_start().trim_start_matches("module:").trim(),
+                module,
+                "{}",
+                path.display()
+            );
         }
     }
 }
@@ -48,20 +71,48 @@ fn versions_agree() {
 fn artifacthub_package_matches_metadata() {
     let metadata = yaml("metadata.yml");
     let package = yaml("artifacthub-pkg.yml");
-    assert_eq!(package["name"], json!(annotation(&metadata, "io.kubewarden.policy.title")));
-    assert_eq!(package["displayName"], json!(annotation(&metadata, "io.artifacthub.displayName")));
-    assert_eq!(package["description"], json!(annotation(&metadata, "io.kubewarden.policy.description")));
-    assert_eq!(package["license"], json!(annotation(&metadata, "io.kubewarden.policy.license")));
-    assert_eq!(package["homeURL"], json!(annotation(&metadata, "io.kubewarden.policy.url")));
-    let keywords: Vec<&str> = annotation(&metadata, "io.artifacthub.keywords").split(',').map(str::trim).collect();
+    assert_eq!(
+        package["name"],
+        json!(annotation(&metadata, "io.kubewarden.policy.title"))
+    );
+    assert_eq!(
+        package["displayName"],
+        json!(annotation(&metadata, "io.artifacthub.displayName"))
+    );
+    assert_eq!(
+        package["description"],
+        json!(annotation(&metadata, "io.kubewarden.policy.description"))
+    );
+    assert_eq!(
+        package["license"],
+        json!(annotation(&metadata, "io.kubewarden.policy.license"))
+    );
+    assert_eq!(
+        package["homeURL"],
+        json!(annotation(&metadata, "io.kubewarden.policy.url"))
+    );
+    let keywords: Vec<&str> = annotation(&metadata, "io.artifacthub.keywords")
+        .split(',')
+        .map(str::trim)
+        .collect();
     assert_eq!(package["keywords"], json!(keywords));
     let annotations = &package["annotations"];
-    assert_eq!(annotations["kubewarden/mutation"], json!(metadata["mutating"].to_string()));
-    assert_eq!(annotations["kubewarden/resources"], json!(annotation(&metadata, "io.artifacthub.resources")));
+    assert_eq!(
+        annotations["kubewarden/mutation"],
+        json!(metadata["mutating"].to_string())
+    );
+    assert_eq!(
+        annotations["kubewarden/resources"],
+        json!(annotation(&metadata, "io.artifacthub.resources"))
+    );
     assert_eq!(yaml_text(&annotations["kubewarden/rules"]), metadata["rules"]);
-    assert_eq!(yaml_text(&annotations["kubewarden/contextAwareResources"]), metadata["contextAwareResources"]);
-    let questions = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("questions-ui.yml"))
-        .expect("questions-ui.yml");
+    assert_eq!(
+        yaml_text(&annotations["kubewarden/contextAwareResources"]),
+        metadata["contextAwareResources"]
+    );
+    let questions =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("questions-ui.yml"))
+            .expect("questions-ui.yml");
     assert_eq!(annotations["kubewarden/questions-ui"], json!(questions));
 }
 
@@ -83,7 +134,10 @@ fn every_question_is_a_setting() {
         }
     }
     let mut settings = Map::new();
-    for question in yaml("questions-ui.yml")["questions"].as_array().expect("questions") {
+    for question in yaml("questions-ui.yml")["questions"]
+        .as_array()
+        .expect("questions")
+    {
         let variable = question["variable"].as_str().expect("variable");
         set(&mut settings, variable, question["default"].clone());
     }
