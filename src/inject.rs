@@ -154,12 +154,25 @@ pub fn plan_injection(compiled: &Compiled, workload: &Workload, cluster: &dyn Cl
     // already has its sidecars costs no node lookup.
     let mut decided: Option<(Mode, Option<String>)> = None;
 
+    report_forged_markers(compiled, workload, plan);
+
     'templates: for template in chosen {
         if let Some(existing) = spec.all_containers().find(|c| c.name == template.container_name) {
-            if existing.env_value(MARKER_ENV) != Some(template.id.as_str()) {
+            if !injected_by(template, existing) {
+                let clash = format!(
+                    "the pod already has a container named {:?} that is not the sidecar of template {:?}",
+                    template.container_name, template.id
+                );
+                if template.injection == Injection::Always && !compiled.allow_opt_out {
+                    plan.reject(format!(
+                        "{clash}, which the cluster operator requires in every pod (injection: always, \
+                         allowOptOut: false): rename the pod's container"
+                    ));
+                    return;
+                }
                 plan.warn(format!(
-                    "sidecar template {:?} not injected: the pod already has a container named {:?}",
-                    template.id, template.container_name
+                    "sidecar template {:?} not injected: {clash}",
+                    template.id
                 ));
             }
             continue;
@@ -298,6 +311,42 @@ pub fn plan_injection(compiled: &Compiled, workload: &Workload, cluster: &dyn Cl
             why.as_deref(),
         )),
     });
+}
+
+/// Whether `container` is what `template` injects (in any mode), give or take
+/// the defaults the API server fills in: a container that merely borrows the
+/// name, or the marker, is the pod's own.
+fn injected_by(template: &Template, container: &Container) -> bool {
+    let forms = [
+        Some(&template.native_container),
+        template.legacy_container.as_ref(),
+        template.twins.as_ref().map(|t| &t.native),
+        template.twins.as_ref().map(|t| &t.legacy_stay),
+        template.twins.as_ref().map(|t| &t.legacy_exit),
+    ];
+    forms
+        .into_iter()
+        .flatten()
+        .any(|form| covers(container.value, form))
+}
+
+/// The marker only counts on the container its template injects: a pod that
+/// puts it elsewhere gains nothing, and is told so.
+fn report_forged_markers(compiled: &Compiled, workload: &Workload, plan: &mut Plan) {
+    for container in workload.spec.all_containers() {
+        let Some(claimed) = container.env_value(MARKER_ENV) else {
+            continue;
+        };
+        // Markers of templates this deployment does not have belong to another one.
+        let mut named = compiled.templates.iter().filter(|t| t.id == claimed).peekable();
+        if named.peek().is_some() && !named.any(|t| injected_by(t, container)) {
+            plan.warn(format!(
+                "container {:?} carries {MARKER_ENV}={claimed:?} but is not what that sidecar template injects: \
+                 the marker is ignored",
+                container.name
+            ));
+        }
+    }
 }
 
 /// The templates the pod gets, in settings order, warning about what it asked for and won't get.

@@ -300,6 +300,8 @@ impl<'a> PodSpec<'a> {
 #[derive(Debug)]
 pub struct Container<'a> {
     pub index: usize,
+    /// The whole entry, as the request has it.
+    pub value: &'a Value,
     pub name: &'a str,
     pub image: &'a str,
     /// `command` then `args`.
@@ -364,6 +366,7 @@ impl<'a> Container<'a> {
         let restart_policy = optional_str(fields, "restartPolicy", &format!("{path}.restartPolicy"))?;
         Ok(Container {
             index,
+            value,
             name: required_str(fields, "name", &format!("{path}.name"))?,
             image: optional_str(fields, "image", &format!("{path}.image"))?,
             command_line,
