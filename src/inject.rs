@@ -364,21 +364,27 @@ fn choose<'c>(compiled: &'c Compiled, workload: &Workload, plan: &mut Plan) -> V
         })
         .collect();
     if let Ask::Named(names) = &ask {
-        let unknown: Vec<&str> = names
+        let mut unknown: Vec<&str> = Vec::new();
+        for name in names
             .iter()
-            .copied()
-            .filter(|n| !compiled.templates.iter().any(|t| t.id == *n))
-            .collect();
+            .filter(|n| !compiled.templates.iter().any(|t| t.id == **n))
+        {
+            if !unknown.contains(name) {
+                unknown.push(name);
+            }
+        }
         if !unknown.is_empty() {
             plan.warn(format!(
                 "{INJECT_KEY}: no sidecar template named {}; known templates: {}",
-                unknown.join(", "),
-                compiled
-                    .templates
-                    .iter()
-                    .map(|t| t.id.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                at_most(&unknown, 5),
+                at_most(
+                    &compiled
+                        .templates
+                        .iter()
+                        .map(|t| t.id.as_str())
+                        .collect::<Vec<_>>(),
+                    10
+                )
             ));
         }
     }
@@ -442,6 +448,15 @@ fn add_to_app_container<'t>(
                 value: entry.clone(),
             });
         }
+    }
+}
+
+/// `a, b, c and 7 more`: names for a warning, which kubectl truncates past 256 characters.
+fn at_most(names: &[&str], shown: usize) -> String {
+    let listed = names.iter().take(shown).copied().collect::<Vec<_>>().join(", ");
+    match names.len().saturating_sub(shown) {
+        0 => listed,
+        more => format!("{listed} and {more} more"),
     }
 }
 
