@@ -188,10 +188,7 @@ impl SidecarMatcher {
         if let Some(template) = container.env_value(MARKER_ENV) {
             return Some(Why::Marker(template));
         }
-        // The universal injector's regular copy runs the sidecar only where
-        // native sidecars do not work, and otherwise gets out of the way (it
-        // exits 0 in Job pods): it is not what this check is after.
-        if container.command_line.contains(&SHIM_NAME) {
+        if is_universal_copy(container) {
             return None;
         }
         let repo = repository(container.image);
@@ -218,6 +215,13 @@ impl SidecarMatcher {
         }
         None
     }
+}
+
+/// The universal injector's regular copy runs the sidecar only where native
+/// sidecars do not work, and otherwise gets out of the way (it exits 0 in Job
+/// pods): neither a legacy sidecar nor one of the pod's main containers.
+pub fn is_universal_copy(container: &Container) -> bool {
+    container.command_line.contains(&SHIM_NAME)
 }
 
 impl Known {

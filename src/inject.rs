@@ -10,7 +10,7 @@ use crate::cluster::Cluster;
 use crate::compat::{self, Mode};
 use crate::plan::{At, Edit, Plan};
 use crate::request::{Container, Workload};
-use crate::settings::{Compiled, Injection, Position, Template};
+use crate::settings::{Compiled, Injection, JobSidecarAction, Position, Template};
 
 /// Pod annotation (or label) that picks templates: `"true"`, `"false"` or `"a,b"`.
 pub const INJECT_KEY: &str = "native-sidecar.kubewarden.io/inject";
@@ -180,6 +180,14 @@ pub fn plan_injection(compiled: &Compiled, workload: &Workload, cluster: &dyn Cl
         let mode = match &decided {
             Some((mode, _)) => *mode,
             None => match compat::mode_for(&compiled.native_support, workload, cluster, plan) {
+                Some((Mode::Legacy, _)) if legacy_blocks_this_pod(compiled, spec.restart_policy()) => {
+                    plan.warn(format!(
+                        "no sidecar injected: as regular containers (legacy mode) they would keep this pod \
+                         (restartPolicy {}) from completing, which this policy's jobSidecars.action refuses",
+                        spec.restart_policy()
+                    ));
+                    return;
+                }
                 Some((mode, why)) => {
                     decided = Some((mode, why));
                     mode
@@ -286,6 +294,7 @@ pub fn plan_injection(compiled: &Compiled, workload: &Workload, cluster: &dyn Cl
         return;
     };
     match mode {
+        // Only with jobSidecars warn or ignore (see legacy_blocks_this_pod).
         Mode::Legacy if matches!(spec.restart_policy(), "Never" | "OnFailure") => plan.warn(format!(
             "sidecar(s) {} injected as regular containers (legacy mode): they will keep this pod \
              (restartPolicy {}) from completing",
@@ -311,6 +320,17 @@ pub fn plan_injection(compiled: &Compiled, workload: &Workload, cluster: &dyn Cl
             why.as_deref(),
         )),
     });
+}
+
+/// A legacy sidecar in a pod that is meant to complete is what the Job check
+/// of the same deployment refuses: injecting one would make the policy reject
+/// its own output.
+fn legacy_blocks_this_pod(compiled: &Compiled, pod_restart_policy: &str) -> bool {
+    matches!(pod_restart_policy, "Never" | "OnFailure")
+        && matches!(
+            compiled.job_sidecars,
+            JobSidecarAction::Reject | JobSidecarAction::Convert
+        )
 }
 
 /// Whether `container` is what `template` injects (in any mode), give or take

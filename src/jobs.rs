@@ -4,7 +4,7 @@
 //! not count towards completion, so the fix is to move them into
 //! `initContainers` with `restartPolicy: Always`.
 
-use crate::catalog::Why;
+use crate::catalog::{Why, is_universal_copy};
 use crate::plan::{At, Edit, Plan};
 use crate::request::{Container, Operation, Request, Workload};
 use crate::settings::{Compiled, JobSidecarAction};
@@ -25,7 +25,8 @@ pub fn plan_job_sidecars(compiled: &Compiled, request: &Request, workload: &Work
         return;
     }
     let spec_path = workload.spec_path();
-    if legacy.len() == spec.containers.len() {
+    let main_containers = spec.containers.iter().filter(|c| !is_universal_copy(c)).count();
+    if legacy.len() == main_containers {
         // Moving them all would leave the pod without a main container: they are the job.
         plan.warn(format!(
             "{} look like sidecars but are all the regular containers of {spec_path}: left as they are",

@@ -324,3 +324,35 @@ fn universal_copies_of_a_job_pod_pass_the_job_sidecar_check() {
     let validated = policy.validate(&fixture("settings/validator.json"), &request);
     assert!(validated.response.accepted, "{validated:?}");
 }
+
+/// Found by tests/properties.rs: legacy sidecars injected into a Job pod were
+/// then refused by the same policy's Job check on reinvocation.
+#[test]
+fn legacy_mode_does_not_inject_what_the_job_check_refuses() {
+    let request = pod(json!({"containers": app(), "restartPolicy": "Never"}));
+    let outcome = Policy::new().validate(&with_strategy(json!({"strategy": "legacy"})), &request);
+    assert!(outcome.response.accepted);
+    assert_eq!(outcome.response.mutated_object, None);
+    assert!(
+        outcome.response.warnings.unwrap_or_default()[0]
+            .starts_with("no sidecar injected: as regular containers")
+    );
+}
+
+/// Found by tests/properties.rs: the universal regular copy counted as a main
+/// container, so a pod whose only container looks like a sidecar was accepted,
+/// then refused once it had its copies.
+#[test]
+fn the_universal_copy_is_not_a_main_container() {
+    let policy = Policy::new();
+    let settings = fixture("settings/universal.json");
+    let mut request = pod(
+        json!({"containers": [{"name": "a", "image": "cr.fluentbit.io/fluent/fluent-bit:3"}], "restartPolicy": "Never"}),
+    );
+    let first = policy.validate(&settings, &request);
+    assert!(first.response.accepted, "{first:?}");
+    request["object"] = first.patched.expect("injected");
+    let second = policy.validate(&settings, &request);
+    assert!(second.response.accepted, "{second:?}");
+    assert_eq!(second.response.mutated_object, None);
+}

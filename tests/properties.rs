@@ -1,0 +1,264 @@
+//! Properties over random Pods and settings, evaluated natively (the same
+//! `evaluate` the waPC module runs): whatever the pod, the host-computed patch
+//! only adds what the policy means to add, evaluating the result again changes
+//! nothing, and the answer is always the same.
+//!
+//! The case count is fixed for CI; `PROPTEST_CASES=10000 cargo test --test
+//! properties` explores more.
+
+mod harness;
+
+use harness::{fixture, lost_fields};
+use native_sidecar_policy::adapter::evaluate;
+use native_sidecar_policy::cluster::Cluster;
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+/// A cluster with one old and one new node, for the nodeVersion settings.
+struct TwoNodes;
+
+impl Cluster for TwoNodes {
+    fn get_resource(&self, _: &str, kind: &str, _: &str, name: &str, _: &[&str]) -> Result<Value, String> {
+        Err(format!("{kind} {name} not found"))
+    }
+
+    fn list_all(&self, _: &str, _: &str, _: &[&str]) -> Result<Vec<Value>, String> {
+        Ok(vec![
+            json!({"metadata": {"name": "old", "labels": {"pool": "old"}}, "status": {"nodeInfo": {"kubeletVersion": "v1.27.3"}}}),
+            json!({"metadata": {"name": "new", "labels": {"pool": "new"}}, "status": {"nodeInfo": {"kubeletVersion": "v1.31.0"}}}),
+        ])
+    }
+}
+
+/// The settings the properties are checked under.
+fn settings(choice: usize) -> Value {
+    let mut injector = fixture("settings/injector.json");
+    let mut variants = vec![
+        injector.clone(),
+        fixture("settings/universal.json"),
+        fixture("settings/enforced.json"),
+        fixture("settings/converter.json"),
+        fixture("settings/node-version.json"),
+    ];
+    injector["jobSidecars"] = json!({"action": "convert"});
+    injector["nativeSupport"] = json!({"strategy": "nodeLabel"});
+    if let Some(templates) = injector["sidecars"].as_array_mut() {
+        for (template, position) in templates.iter_mut().zip(["after:setup", "before:migrate"]) {
+            template["position"] = json!(position);
+        }
+    }
+    variants.push(injector);
+    variants.swap_remove(choice % 6)
+}
+
+/// A value of no meaning to the policy, at any depth: what newer API servers add.
+fn unknown() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(json!(null)),
+        any::<bool>().prop_map(Value::from),
+        any::<i32>().prop_map(Value::from),
+        "[a-z]{0,6}".prop_map(Value::from)
+    ];
+    leaf.prop_recursive(3, 12, 3, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
+            prop::collection::btree_map("z[a-z]{1,4}", inner, 0..3)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// Names that sometimes collide with the templates' containers and volumes.
+fn name() -> impl Strategy<Value = String> {
+    prop_oneof![
+        4 => "[a-z]{1,3}",
+        1 => prop::sample::select(vec!["log-shipper", "metrics-agent", "mesh-proxy", "app", "setup", "migrate", "istio-proxy", "daprd"]).prop_map(str::to_owned),
+    ]
+}
+
+fn container() -> impl Strategy<Value = Value> {
+    (
+        name(),
+        prop::sample::select(vec![
+            "busybox",
+            "cr.fluentbit.io/fluent/fluent-bit:3",
+            "docker.io/istio/proxyv2:1.22",
+            "envoyproxy/envoy:v1",
+        ]),
+        prop::collection::vec(("[A-Z]{1,3}", "[a-z]{0,3}"), 0..3),
+        prop::collection::vec(
+            (
+                prop::sample::select(vec!["app-logs", "data", "cfg"]),
+                "/[a-z]{1,4}",
+            ),
+            0..2,
+        ),
+        prop::option::of(unknown()),
+        prop::option::of(prop::sample::select(vec!["Always", "Never"])),
+    )
+        .prop_map(|(name, image, env, mounts, extra, restart)| {
+            let mut c = json!({"name": name, "image": image});
+            if !env.is_empty() {
+                c["env"] = env
+                    .into_iter()
+                    .map(|(n, v)| json!({"name": n, "value": v}))
+                    .collect();
+            }
+            if !mounts.is_empty() {
+                c["volumeMounts"] = mounts
+                    .into_iter()
+                    .map(|(n, p)| json!({"name": n, "mountPath": p}))
+                    .collect();
+            }
+            if let Some(extra) = extra {
+                c["zFuture"] = extra;
+            }
+            if let Some(restart) = restart {
+                c["restartPolicy"] = json!(restart);
+            }
+            c
+        })
+}
+
+/// Containers with unique names, as the API server requires.
+fn containers(range: std::ops::Range<usize>) -> impl Strategy<Value = Vec<Value>> {
+    prop::collection::vec(container(), range).prop_map(|list| {
+        let mut seen = Vec::new();
+        list.into_iter()
+            .filter(|c| {
+                let name = c["name"].as_str().unwrap_or_default().to_owned();
+                let fresh = !seen.contains(&name);
+                seen.push(name);
+                fresh
+            })
+            .collect()
+    })
+}
+
+prop_compose! {
+    fn pod()(
+        containers in containers(1..5),
+        init in containers(0..3),
+        volumes in prop::collection::vec((prop::sample::select(vec!["app-logs", "data", "cfg", "native-sidecar-handshake"]), prop::bool::ANY), 0..3),
+        restart in prop::sample::select(vec!["Always", "Never", "OnFailure"]),
+        ask in prop::sample::select(vec!["", "true", "false", "log-shipper", "metrics-agent,nope", "debug-shell"]),
+        placement in prop::sample::select(vec!["", "nodeSelector", "nodeName", "affinity"]),
+        spec_extra in unknown(),
+        meta_extra in unknown(),
+    ) -> Value {
+        let init: Vec<Value> = init.into_iter().filter(|i| !containers.iter().any(|c| c["name"] == i["name"])).collect();
+        let mut volume_names = Vec::new();
+        let volumes: Vec<Value> = volumes.into_iter().filter(|(n, _)| { let fresh = !volume_names.contains(n); volume_names.push(*n); fresh })
+            .map(|(n, empty)| if empty { json!({"name": n, "emptyDir": {}}) } else { json!({"name": n, "hostPath": {"path": "/x"}}) })
+            .collect();
+        let mut spec = json!({"containers": containers, "restartPolicy": restart, "zSpecFuture": spec_extra});
+        if !init.is_empty() { spec["initContainers"] = Value::Array(init); }
+        if !volumes.is_empty() { spec["volumes"] = Value::Array(volumes); }
+        match placement {
+            "nodeSelector" => spec["nodeSelector"] = json!({"pool": "new"}),
+            "nodeName" => spec["nodeName"] = json!("old"),
+            "affinity" => spec["affinity"] = json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+                {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}]},
+                {"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["n"]}]}]}}}),
+            _ => {}
+        }
+        let mut metadata = json!({"name": "p", "zMetaFuture": meta_extra});
+        if !ask.is_empty() { metadata["annotations"] = json!({"native-sidecar.kubewarden.io/inject": ask}); }
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec})
+    }
+}
+
+fn validate(settings: &Value, object: &Value) -> Value {
+    let request = json!({"uid": "u", "kind": {"kind": "Pod"}, "operation": "CREATE", "namespace": "n", "object": object});
+    let payload = json!({"settings": settings, "request": request}).to_string();
+    serde_json::to_value(evaluate(payload.as_bytes(), &TwoNodes)).unwrap_or(Value::Null)
+}
+
+/// The regular containers `patched` moved into `initContainers` are the
+/// originals, untouched but for `restartPolicy: Always`.
+fn moved_containers_are_intact(original: &Value, patched: &Value) -> Result<(), String> {
+    let names =
+        |v: &Value, list: &str| -> Vec<Value> { v["spec"][list].as_array().cloned().unwrap_or_default() };
+    for before in names(original, "containers") {
+        if names(patched, "containers")
+            .iter()
+            .any(|c| c["name"] == before["name"])
+        {
+            continue;
+        }
+        let mut expected = before.clone();
+        expected["restartPolicy"] = json!("Always");
+        if !names(patched, "initContainers").contains(&expected) {
+            return Err(format!("{} was moved and changed", before["name"]));
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn patches_only_add_are_idempotent_and_deterministic(object in pod(), choice in 0usize..6) {
+        let settings = settings(choice);
+        let response = validate(&settings, &object);
+        prop_assert_eq!(&validate(&settings, &object), &response, "deterministic");
+        let accepted = response["accepted"].as_bool();
+        prop_assert!(accepted.is_some(), "a verdict: {}", response);
+        if accepted == Some(false) {
+            prop_assert!(response["message"].as_str().is_some_and(|m| !m.is_empty()));
+        }
+        let Some(mutated) = response.get("mutated_object").filter(|m| !m.is_null()) else { return Ok(()) };
+
+        // What the host does: diff, then the API server applies the patch.
+        let patch = json_patch::diff(&object, mutated);
+        let mut patched = object.clone();
+        prop_assert!(json_patch::patch(&mut patched, &patch).is_ok());
+        prop_assert_eq!(&patched, mutated);
+
+        let converts = settings["jobSidecars"]["action"] == "convert";
+        if converts {
+            prop_assert_eq!(moved_containers_are_intact(&object, &patched), Ok(()));
+        } else {
+            let lost = lost_fields(&object, &patched, "");
+            prop_assert!(lost.is_empty(), "lost: {:?}", lost);
+        }
+
+        let again = validate(&settings, &patched);
+        prop_assert_eq!(again["accepted"].as_bool(), Some(true), "{}", again);
+        prop_assert!(again["mutated_object"].is_null(), "second pass mutated: {}", again);
+    }
+}
+
+/// Unknown fields at every level survive, byte for byte.
+#[test]
+fn unknown_fields_survive_every_settings_variant() {
+    let object = json!({"apiVersion": "v1", "kind": "Pod", "zTop": {"k": [1, {"v": null}]},
+        "metadata": {"name": "p", "zMeta": 1.5, "annotations": {"native-sidecar.kubewarden.io/inject": "true"}},
+        "spec": {"zSpec": "s", "restartPolicy": "Always",
+                 "initContainers": [{"name": "setup", "image": "i", "zInit": [true]}],
+                 "containers": [{"name": "app", "image": "i", "zApp": {"x": "y"}}, {"name": "daprd", "image": "d", "zSide": 7}]}});
+    let mut checked = 0;
+    for choice in 0..6 {
+        let response = validate(&settings(choice), &object);
+        let Some(mutated) = response.get("mutated_object").filter(|m| !m.is_null()) else {
+            continue;
+        };
+        checked += 1;
+        let text = mutated.to_string();
+        for needle in [
+            r#""zTop":{"k":[1,{"v":null}]}"#,
+            r#""zMeta":1.5"#,
+            r#""zSpec":"s""#,
+            r#""zInit":[true]"#,
+            r#""zApp":{"x":"y"}"#,
+            r#""zSide":7"#,
+        ] {
+            assert!(
+                text.contains(needle),
+                "settings {choice}: {needle} lost in {text}"
+            );
+        }
+    }
+    assert!(checked >= 4, "most variants mutate this pod");
+}
