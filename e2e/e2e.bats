@@ -108,8 +108,8 @@ warnings() { echo "$response" | jq -r '(.warnings // []) | join("\n")'; }
   patched="$("$EXAMPLES/apply_patch" "$OUT/original.json" "$OUT/patch.json")"
   original="$(cat "$OUT/original.json")"
   t='.spec.jobTemplate.spec.template.spec'
-  [ "$(echo "$patched" | jq -c "$t.initContainers[0]")" = "$(echo "$original" | jq -c "$t.containers[1] + {restartPolicy: \"Always\"}")" ]
-  [ "$(echo "$patched" | jq -c "$t.containers")" = "$(echo "$original" | jq -c "[$t.containers[0]]")" ]
+  [ "$(echo "$patched" | jq -cS "$t.initContainers[0]")" = "$(echo "$original" | jq -cS "$t.containers[1] + {restartPolicy: \"Always\"}")" ]
+  [ "$(echo "$patched" | jq -cS "$t.containers")" = "$(echo "$original" | jq -cS "[$t.containers[0]]")" ]
 }
 
 @test "a pod whose injected sidecar lost its field is flagged with the marker" {

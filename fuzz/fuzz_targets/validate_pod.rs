@@ -1,0 +1,40 @@
+//! `validate` on structured pods: the fuzzer's bytes, when they are JSON,
+//! replace one part of a realistic pod (its spec, a container, the metadata)
+//! under settings that turn every rule on. Never a panic, always a verdict,
+//! and a mutation that applies as a patch to the request object.
+#![no_main]
+
+mod common;
+
+use libfuzzer_sys::fuzz_target;
+use native_sidecar_policy::adapter::evaluate;
+use serde_json::{Value, json};
+
+const SLOTS: [&str; 6] = ["/spec", "/spec/containers/0", "/spec/initContainers", "/metadata", "/spec/affinity", "/spec/containers"];
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&choice, rest)) = data.split_first() else { return };
+    let Ok(part) = serde_json::from_slice::<Value>(rest) else { return };
+    let mut pod = json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "p", "annotations": {"native-sidecar.kubewarden.io/inject": "true"}},
+        "spec": {"restartPolicy": "Never", "initContainers": [{"name": "setup", "image": "busybox"}],
+                 "containers": [{"name": "job", "image": "busybox"}, {"name": "istio-proxy", "image": "istio/proxyv2", "args": ["proxy", "sidecar"]}]}});
+    if let Some(slot) = pod.pointer_mut(SLOTS[usize::from(choice) % SLOTS.len()]) {
+        *slot = part;
+    }
+    let kind = ["Pod", "Job", "CronJob"][usize::from(choice / 8) % 3];
+    let request = json!({"uid": "u", "kind": {"kind": kind}, "operation": "CREATE", "namespace": "n", "object": pod.clone(),
+                         "oldObject": if choice & 1 == 1 { pod.clone() } else { Value::Null }});
+    let payload = json!({"settings": common::all_rules(choice), "request": request}).to_string();
+    let response = evaluate(payload.as_bytes(), &common::SmallCluster);
+    common::assert_verdict(&response);
+    if let Some(mutated) = &response.mutated_object {
+        let patch = json_patch_free_check(&pod, mutated);
+        assert!(patch, "mutated_object is not a JSON object");
+    }
+});
+
+/// The host diffs objects; both sides must be objects for that to mean anything.
+fn json_patch_free_check(original: &Value, mutated: &Value) -> bool {
+    original.is_object() && mutated.is_object()
+}
