@@ -106,9 +106,15 @@ fn artifacthub_package_matches_metadata() {
         json!(annotation(&metadata, "io.artifacthub.resources"))
     );
     assert_eq!(yaml_text(&annotations["kubewarden/rules"]), metadata["rules"]);
+    // kwctl keeps these as a set, sorted.
+    let sorted = |v: Value| {
+        let mut items = v.as_array().cloned().unwrap_or_default();
+        items.sort_by_key(|r| (r["apiVersion"].to_string(), r["kind"].to_string()));
+        items
+    };
     assert_eq!(
-        yaml_text(&annotations["kubewarden/contextAwareResources"]),
-        metadata["contextAwareResources"]
+        sorted(yaml_text(&annotations["kubewarden/contextAwareResources"])),
+        sorted(metadata["contextAwareResources"].clone())
     );
     let questions =
         std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("questions-ui.yml"))
