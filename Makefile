@@ -3,7 +3,7 @@ WASM := target/wasm32-wasip1/release/native_sidecar_policy.wasm
 SETTINGS ?= tests/fixtures/settings/injector.json
 REQUEST ?= tests/fixtures/requests/pod-create-unknown-fields.json
 
-.PHONY: setup wasm run test e2e-tests lint fmt bump-version clean
+.PHONY: setup wasm run test e2e-tests lint fmt bump-version fuzz-smoke clean
 
 # Everything a fresh machine needs: the wasm target; bats, jq and docker-registry
 # (an OCI registry on 127.0.0.1) for e2e; busybox to test the shim under a second sh.
@@ -57,3 +57,14 @@ fmt:
 clean:
 	cargo clean
 	rm -f policy.wasm annotated-policy.wasm
+
+# About a minute of coverage-guided fuzzing (nightly, cargo-fuzz): each target
+# from the seeds in fuzz/seeds, new inputs kept in fuzz/corpus (ignored by git).
+FUZZ_SECONDS ?= 20
+fuzz-smoke:
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	cd fuzz && for target in validate validate_pod validate_settings; do \
+	  mkdir -p corpus/$$target && \
+	  cargo +nightly fuzz run $$target corpus/$$target seeds/$$target -- \
+	    -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 2>&1 | grep -E '^(Done|#[0-9]+.*DONE)|SUMMARY|panicked' ; \
+	done

@@ -1,6 +1,7 @@
 //! What the fuzz targets share: a cluster that answers like a real one, and
 //! the check every response must pass.
 
+use kubewarden_policy_sdk::response::ValidationResponse;
 use native_sidecar_policy::cluster::Cluster;
 use serde_json::{Value, json};
 
@@ -41,6 +42,6 @@ pub fn all_rules(variant: u8) -> Value {
 }
 
 /// A response is a verdict: accepted, or rejected with a message.
-pub fn assert_verdict(response: &native_sidecar_policy::adapter::Response) {
+pub fn assert_verdict(response: &ValidationResponse) {
     assert!(response.accepted || response.message.as_deref().is_some_and(|m| !m.is_empty()));
 }

@@ -10,7 +10,7 @@ use kubewarden_policy_sdk::response::ValidationResponse;
 use kubewarden_policy_sdk::settings::SettingsValidationResponse;
 use serde_json::{Value, json};
 use wapc::WapcHost;
-use wasmtime_provider::{WasmtimeEngineProviderBuilder, WasmtimeEngineProviderPre};
+use wasmtime_provider::{ResourceLimits, WasmtimeEngineProviderBuilder, WasmtimeEngineProviderPre};
 
 /// The release module; `POLICY_WASM` overrides the path.
 pub fn module_path() -> PathBuf {
@@ -22,18 +22,41 @@ pub fn module_path() -> PathBuf {
         })
 }
 
-/// Compiled once per process; every `Policy` gets a fresh instance of it.
-fn compiled_module() -> &'static WasmtimeEngineProviderPre {
-    static PRE: OnceLock<WasmtimeEngineProviderPre> = OnceLock::new();
-    PRE.get_or_init(|| {
+/// The module, read and compiled by wasmtime once per process.
+pub fn compiled() -> &'static (wasmtime::Engine, wasmtime::Module) {
+    static COMPILED: OnceLock<(wasmtime::Engine, wasmtime::Module)> = OnceLock::new();
+    COMPILED.get_or_init(|| {
         let path = module_path();
         let bytes = std::fs::read(&path)
             .unwrap_or_else(|e| panic!("{}: {e}; build the module first (`make wasm`)", path.display()));
-        WasmtimeEngineProviderBuilder::new()
-            .module_bytes(&bytes)
-            .build_pre()
-            .unwrap_or_else(|e| panic!("wasmtime rejected {}: {e}", path.display()))
+        let engine = wasmtime::Engine::default();
+        let module = wasmtime::Module::new(&engine, &bytes)
+            .unwrap_or_else(|e| panic!("wasmtime rejected {}: {e}", path.display()));
+        (engine, module)
     })
+}
+
+/// The compiled module linked to the waPC and WASI imports, ready to
+/// instantiate; `max_memory` caps the instance's linear memory.
+pub fn linked(max_memory: Option<usize>) -> WasmtimeEngineProviderPre {
+    let (engine, module) = compiled();
+    let mut builder = WasmtimeEngineProviderBuilder::new()
+        .engine(engine.clone())
+        .module(module.clone());
+    if let Some(bytes) = max_memory {
+        builder = builder.enable_resource_limits(ResourceLimits {
+            max_memory_size: Some(bytes),
+            max_table_elements: None,
+        });
+    }
+    builder
+        .build_pre()
+        .unwrap_or_else(|e| panic!("linking the module: {e}"))
+}
+
+fn linked_once() -> &'static WasmtimeEngineProviderPre {
+    static LINKED: OnceLock<WasmtimeEngineProviderPre> = OnceLock::new();
+    LINKED.get_or_init(|| linked(None))
 }
 
 /// One instance of the policy module.
@@ -65,7 +88,15 @@ impl Policy {
     pub fn with_cluster(
         answer: impl Fn(&str, &Value) -> Result<Value, String> + Send + Sync + 'static,
     ) -> Policy {
-        let engine = compiled_module().rehydrate(None).expect("instantiate the module");
+        Policy::instantiate(linked_once(), answer)
+    }
+
+    /// An instance of `linked` (see there) whose host calls `answer` serves.
+    pub fn instantiate(
+        linked: &WasmtimeEngineProviderPre,
+        answer: impl Fn(&str, &Value) -> Result<Value, String> + Send + Sync + 'static,
+    ) -> Policy {
+        let engine = linked.rehydrate(None).expect("instantiate the module");
         let host_calls = Arc::new(Mutex::new(Vec::new()));
         let recorded = Arc::clone(&host_calls);
         let answer: Box<Answer> = Box::new(answer);
