@@ -3,7 +3,7 @@ WASM := target/wasm32-wasip1/release/native_sidecar_policy.wasm
 SETTINGS ?= tests/fixtures/settings/injector.json
 REQUEST ?= tests/fixtures/requests/pod-create-unknown-fields.json
 
-.PHONY: setup wasm run test e2e-tests lint fmt bump-version fuzz-smoke clean
+.PHONY: setup wasm run test e2e-tests lint fmt bump-version fuzz-smoke bench clean
 
 # Everything a fresh machine needs: the wasm target; bats, jq and docker-registry
 # (an OCI registry on 127.0.0.1) for e2e; busybox to test the shim under a second sh.
@@ -68,3 +68,7 @@ fuzz-smoke:
 	  cargo +nightly fuzz run $$target corpus/$$target seeds/$$target -- \
 	    -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 2>&1 | grep -E '^(Done|#[0-9]+.*DONE)|SUMMARY|panicked' ; \
 	done
+
+# Admission latency, cold start and memory (criterion); prints one table at the end.
+bench: $(WASM)
+	cargo bench --locked --bench admission

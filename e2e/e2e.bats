@@ -12,7 +12,7 @@ setup_file() {
   export EXAMPLES="$ROOT/target/debug/examples"
   # The settings of every policy shipped in policies/, as JSON files.
   for manifest in "$ROOT"/policies/*.yaml; do
-    "$EXAMPLES/yaml2json" "$manifest" | jq -c 'select(.kind | test("AdmissionPolicy")) | .spec.settings' \
+    "$EXAMPLES/json_tools" yaml2json "$manifest" | jq -c 'select(.kind | test("AdmissionPolicy")) | .spec.settings' \
       > "$OUT/$(basename "$manifest" .yaml).settings.json"
   done
   if command -v kwctl >/dev/null; then
@@ -51,7 +51,7 @@ warnings() { echo "$response" | jq -r '(.warnings // []) | join("\n")'; }
   [ "$(echo "$response" | jq -r .allowed)" = true ]
   jq '.object' "$FIXTURES/requests/pod-create-unknown-fields.json" > "$OUT/original.json"
   echo "$response" | jq -r '.patch | @base64d' > "$OUT/patch.json"
-  patched="$("$EXAMPLES/apply_patch" "$OUT/original.json" "$OUT/patch.json")"
+  patched="$("$EXAMPLES/json_tools" apply-patch "$OUT/original.json" "$OUT/patch.json")"
   echo "$patched" | jq -e '.spec.hostnameOverride == "checkout-1.internal" and .spec.zFutureField.nested[2].deep
     and .metadata.zMetadataFuture == "kept" and .spec.containers[0].restartPolicyRules[0].action == "Restart"
     and .spec.containers[0].zContainerFuture.kept and .spec.initContainers[1].zInitFuture == "kept"'
@@ -105,7 +105,7 @@ warnings() { echo "$response" | jq -r '(.warnings // []) | join("\n")'; }
   [ "$(allowed)" = true ]
   jq '.object' "$FIXTURES/requests/cronjob-cloud-sql-proxy.json" > "$OUT/original.json"
   echo "$response" | jq -r '.patch | @base64d' > "$OUT/patch.json"
-  patched="$("$EXAMPLES/apply_patch" "$OUT/original.json" "$OUT/patch.json")"
+  patched="$("$EXAMPLES/json_tools" apply-patch "$OUT/original.json" "$OUT/patch.json")"
   original="$(cat "$OUT/original.json")"
   t='.spec.jobTemplate.spec.template.spec'
   [ "$(echo "$patched" | jq -cS "$t.initContainers[0]")" = "$(echo "$original" | jq -cS "$t.containers[1] + {restartPolicy: \"Always\"}")" ]
@@ -192,8 +192,8 @@ warnings() { echo "$response" | jq -r '(.warnings // []) | join("\n")'; }
 @test "artifacthub-pkg.yml is what kwctl scaffold artifacthub makes of metadata.yml" {
   kwctl scaffold artifacthub --metadata-path "$ROOT/metadata.yml" --questions-path "$ROOT/questions-ui.yml" \
     --output "$OUT/artifacthub-pkg.yml"
-  diff <("$EXAMPLES/yaml2json" "$OUT/artifacthub-pkg.yml" | jq -S 'del(.createdAt)') \
-       <("$EXAMPLES/yaml2json" "$ROOT/artifacthub-pkg.yml" | jq -S 'del(.createdAt)')
+  diff <("$EXAMPLES/json_tools" yaml2json "$OUT/artifacthub-pkg.yml" | jq -S 'del(.createdAt)') \
+       <("$EXAMPLES/json_tools" yaml2json "$ROOT/artifacthub-pkg.yml" | jq -S 'del(.createdAt)')
 }
 
 @test "OCI round trip: push, pull, run from the registry, inspect" {

@@ -221,7 +221,7 @@ impl SidecarMatcher {
 /// sidecars do not work, and otherwise gets out of the way (it exits 0 in Job
 /// pods): neither a legacy sidecar nor one of the pod's main containers.
 pub fn is_universal_copy(container: &Container) -> bool {
-    container.command_line.contains(&SHIM_NAME)
+    container.command_line().any(|word| word == SHIM_NAME)
 }
 
 impl Known {
@@ -234,7 +234,7 @@ impl Known {
                 && self
                     .image_args
                     .iter()
-                    .all(|word| container.command_line.iter().any(|w| w.contains(word))))
+                    .all(|word| container.command_line().any(|w| w.contains(word))))
     }
 }
 

@@ -23,8 +23,7 @@ pub const MARKER_ENV: &str = "KUBEWARDEN_NATIVE_SIDECAR";
 
 /// The init container a template inserts: the operator's container, made a
 /// native sidecar and marked. Built once, when the settings are compiled.
-pub fn native_container(container: &Map<String, Value>, template_id: &str) -> Value {
-    let mut native = container.clone();
+pub fn native_container(mut native: Map<String, Value>, template_id: &str) -> Value {
     native.insert("restartPolicy".to_owned(), json!("Always"));
     let marker = json!({"name": MARKER_ENV, "value": template_id});
     match native.get_mut("env") {
@@ -38,7 +37,7 @@ pub fn native_container(container: &Map<String, Value>, template_id: &str) -> Va
 
 /// The regular container of the legacy mode: the operator's container as it
 /// is (no `restartPolicy`), marked. Built once, when the settings are compiled.
-pub fn legacy_container(container: &Map<String, Value>, template_id: &str) -> Value {
+pub fn legacy_container(container: Map<String, Value>, template_id: &str) -> Value {
     let mut legacy = native_container(container, template_id);
     if let Some(fields) = legacy.as_object_mut() {
         fields.remove("restartPolicy");
@@ -438,10 +437,8 @@ fn add_to_app_container<'t>(
 ) {
     let base = format!("{spec_at}/containers/{}", container.index);
     for (name, path, entry) in &template.app_mounts {
-        let same_name =
-            container.volume_mounts.iter().any(|(n, _)| n == name) || mounts.contains(&name.as_str());
-        let same_path =
-            container.volume_mounts.iter().any(|(_, p)| p == path) || paths.contains(&path.as_str());
+        let same_name = container.volume_mounts().any(|(n, _)| n == name) || mounts.contains(&name.as_str());
+        let same_path = container.volume_mounts().any(|(_, p)| p == path) || paths.contains(&path.as_str());
         if same_path && !same_name {
             plan.warn(format!(
                 "container {:?} already mounts something at {path:?}: sidecar template {:?} did not add its \

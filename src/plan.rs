@@ -6,6 +6,8 @@
 //! list, a new key in a map) or *moves* a container whole, so nothing the user
 //! sent can be lost.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
 
 /// Where an insert goes in a list.
@@ -124,22 +126,22 @@ fn container_at<'v>(
     let Some(path) = pointer.strip_prefix('/') else {
         return Ok(root);
     };
-    let segments: Vec<String> = path.split('/').map(unescape).collect();
-    let last = segments.len().saturating_sub(1);
+    let mut segments = path.split('/').peekable();
     let mut current = root;
-    for (depth, segment) in segments.iter().enumerate() {
-        let fresh = if depth == last {
-            empty()
-        } else {
-            Value::Object(Map::new())
+    while let Some(raw) = segments.next() {
+        let segment = unescape(raw);
+        let fresh = match segments.peek() {
+            None => empty(),
+            Some(_) => Value::Object(Map::new()),
         };
         current = match current {
             Value::Object(map) => {
-                let slot = map.entry(segment.clone()).or_insert(Value::Null);
-                if slot.is_null() {
-                    *slot = fresh;
+                // Only a missing (or null) entry costs an owned key.
+                if map.get(segment.as_ref()).is_none_or(Value::is_null) {
+                    map.insert(segment.clone().into_owned(), fresh);
                 }
-                slot
+                map.get_mut(segment.as_ref())
+                    .ok_or_else(|| format!("{pointer}: no entry {segment}"))?
             }
             Value::Array(items) => segment
                 .parse::<usize>()
@@ -152,8 +154,11 @@ fn container_at<'v>(
     Ok(current)
 }
 
-fn unescape(segment: &str) -> String {
-    segment.replace("~1", "/").replace("~0", "~")
+fn unescape(segment: &str) -> Cow<'_, str> {
+    match segment.contains('~') {
+        true => Cow::Owned(segment.replace("~1", "/").replace("~0", "~")),
+        false => Cow::Borrowed(segment),
+    }
 }
 
 #[cfg(test)]

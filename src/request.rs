@@ -5,6 +5,8 @@
 //! accessors are infallible, so no decision has to handle malformed input and
 //! none can panic on it.
 
+use std::fmt;
+
 use serde_json::{Map, Value};
 
 /// The operations the policy distinguishes; everything else is accepted untouched.
@@ -20,10 +22,31 @@ pub enum Operation {
 pub struct Malformed(pub String);
 
 impl Malformed {
-    fn at(path: &str, expected: &str) -> Self {
+    fn at(path: &Path, expected: &str) -> Self {
         Malformed(format!("malformed request: {path} must be {expected}"))
     }
 }
+
+/// Where a field is, for messages. Built for every field read, but only
+/// turned into text when the field is malformed.
+#[derive(Clone, Copy)]
+enum Path<'p> {
+    Root(&'p str),
+    Key(&'p Path<'p>, &'p str),
+    Index(&'p Path<'p>, usize),
+}
+
+impl fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Path::Root(root) => f.write_str(root),
+            Path::Key(parent, key) => write!(f, "{parent}.{key}"),
+            Path::Index(parent, index) => write!(f, "{parent}[{index}]"),
+        }
+    }
+}
+
+const REQUEST: Path<'static> = Path::Root("request");
 
 /// The admission request, as far as the policy reads it.
 #[derive(Debug, Clone, Copy)]
@@ -50,22 +73,22 @@ impl<'a> Request<'a> {
     pub fn from_admission_request(request: &'a Value) -> Result<Self, Malformed> {
         let fields = request
             .as_object()
-            .ok_or_else(|| Malformed::at("request", "an object"))?;
-        let operation = match optional_str(fields, "operation", "request.operation")? {
+            .ok_or_else(|| Malformed::at(&REQUEST, "an object"))?;
+        let operation = match optional_str(fields, "operation", &REQUEST)? {
             "CREATE" => Operation::Create,
             "UPDATE" => Operation::Update,
             _ => Operation::Other,
         };
         let kind = match fields.get("kind") {
             None | Some(Value::Null) => "",
-            Some(Value::Object(gvk)) => optional_str(gvk, "kind", "request.kind.kind")?,
-            Some(_) => return Err(Malformed::at("request.kind", "an object")),
+            Some(Value::Object(gvk)) => optional_str(gvk, "kind", &Path::Key(&REQUEST, "kind"))?,
+            Some(_) => return Err(Malformed::at(&Path::Key(&REQUEST, "kind"), "an object")),
         };
         Ok(Request {
             operation,
             kind,
-            sub_resource: optional_str(fields, "subResource", "request.subResource")?,
-            namespace: optional_str(fields, "namespace", "request.namespace")?,
+            sub_resource: optional_str(fields, "subResource", &REQUEST)?,
+            namespace: optional_str(fields, "namespace", &REQUEST)?,
             object: fields.get("object").unwrap_or(&Value::Null),
             old_object: fields.get("oldObject").filter(|old| !old.is_null()),
         })
@@ -141,25 +164,31 @@ pub struct Workload<'a> {
 
 impl<'a> Workload<'a> {
     fn read(kind: &'a str, object: &'a Value, template: &str) -> Result<Self, Malformed> {
-        let dotted = |suffix: &str| format!("{}.{suffix}", dotted_path(template));
+        let object_path = Path::Root("object");
         if !object.is_object() {
-            return Err(Malformed::at("request.object", "an object"));
+            return Err(Malformed::at(&Path::Key(&REQUEST, "object"), "an object"));
         }
+        // `/spec/template` -> object.spec.template
+        let dotted = template.trim_start_matches('/').replace('/', ".");
+        let template_path = if dotted.is_empty() {
+            object_path
+        } else {
+            Path::Key(&object_path, &dotted)
+        };
         let metadata_pointer = format!("{template}/metadata");
-        let metadata = optional_object(object.pointer(&metadata_pointer), &dotted("metadata"))?;
+        let metadata_path = Path::Key(&template_path, "metadata");
+        let metadata = optional_object(object.pointer(&metadata_pointer), &metadata_path)?;
         let string_map = |key: &str| {
-            optional_string_map(
-                metadata.and_then(|m| m.get(key)),
-                &dotted(&format!("metadata.{key}")),
-            )
+            optional_string_map(metadata.and_then(|m| m.get(key)), &Path::Key(&metadata_path, key))
         };
         let spec_pointer = format!("{template}/spec");
-        let spec_fields = optional_object(object.pointer(&spec_pointer), &dotted("spec"))?;
+        let spec_path = Path::Key(&template_path, "spec");
+        let spec_fields = optional_object(object.pointer(&spec_pointer), &spec_path)?;
         Ok(Workload {
             kind,
             labels: string_map("labels")?,
             annotations: string_map("annotations")?,
-            spec: PodSpec::read(spec_fields, &dotted("spec"))?,
+            spec: PodSpec::read(spec_fields, &spec_path)?,
             metadata_pointer,
             spec_pointer,
         })
@@ -190,56 +219,53 @@ pub struct PodSpec<'a> {
 }
 
 impl<'a> PodSpec<'a> {
-    fn read(fields: Option<&'a Map<String, Value>>, path: &str) -> Result<Self, Malformed> {
-        let list = |key: &str| optional_list(fields.and_then(|f| f.get(key)), &format!("{path}.{key}"));
+    fn read(fields: Option<&'a Map<String, Value>>, path: &Path) -> Result<Self, Malformed> {
+        let get = |key: &str| fields.and_then(|f| f.get(key));
         let containers = |key: &str| -> Result<Vec<Container<'a>>, Malformed> {
-            list(key)?
+            let list_path = Path::Key(path, key);
+            optional_list(get(key), &list_path)?
                 .iter()
                 .enumerate()
-                .map(|(index, c)| Container::read(c, index, &format!("{path}.{key}[{index}]")))
+                .map(|(index, c)| Container::read(c, index, &Path::Index(&list_path, index)))
                 .collect()
         };
-        let volumes = list("volumes")?
+        let volumes_path = Path::Key(path, "volumes");
+        let volumes = optional_list(get("volumes"), &volumes_path)?
             .iter()
             .enumerate()
             .map(|(index, volume)| {
-                let at = format!("{path}.volumes[{index}]");
+                let at = Path::Index(&volumes_path, index);
                 let fields = volume
                     .as_object()
                     .ok_or_else(|| Malformed::at(&at, "an object"))?;
-                Ok((required_str(fields, "name", &format!("{at}.name"))?, volume))
+                Ok((required_str(fields, "name", &at)?, volume))
             })
             .collect::<Result<_, _>>()?;
         // Node placement, which the mixed-cluster strategies read and extend.
-        optional_str_field(fields, "nodeName", path)?;
-        optional_string_map(
-            fields.and_then(|f| f.get("nodeSelector")),
-            &format!("{path}.nodeSelector"),
-        )?;
-        let mut node = fields.and_then(|f| f.get("affinity"));
-        let mut at = format!("{path}.affinity");
-        for key in [
-            "nodeAffinity",
-            "requiredDuringSchedulingIgnoredDuringExecution",
-            "nodeSelectorTerms",
-        ] {
-            node = optional_object(node, &at)?.and_then(|map| map.get(key));
-            at = format!("{at}.{key}");
+        if let Some(fields) = fields {
+            optional_str(fields, "nodeName", path)?;
         }
-        for (i, term) in optional_list(node, &at)?.iter().enumerate() {
-            let term = term
-                .as_object()
-                .ok_or_else(|| Malformed::at(&format!("{at}[{i}]"), "an object"))?;
-            optional_list(
-                term.get("matchExpressions"),
-                &format!("{at}[{i}].matchExpressions"),
-            )?;
+        optional_string_map(get("nodeSelector"), &Path::Key(path, "nodeSelector"))?;
+        let affinity = Path::Key(path, "affinity");
+        let node_affinity = Path::Key(&affinity, "nodeAffinity");
+        let required = Path::Key(&node_affinity, "requiredDuringSchedulingIgnoredDuringExecution");
+        let terms_path = Path::Key(&required, "nodeSelectorTerms");
+        let terms = optional_object(get("affinity"), &affinity)
+            .and_then(|a| optional_object(a.and_then(|a| a.get("nodeAffinity")), &node_affinity))
+            .and_then(|n| {
+                optional_object(
+                    n.and_then(|n| n.get("requiredDuringSchedulingIgnoredDuringExecution")),
+                    &required,
+                )
+            })
+            .and_then(|r| optional_list(r.and_then(|r| r.get("nodeSelectorTerms")), &terms_path))?;
+        for (i, term) in terms.iter().enumerate() {
+            let at = Path::Index(&terms_path, i);
+            let term = term.as_object().ok_or_else(|| Malformed::at(&at, "an object"))?;
+            optional_list(term.get("matchExpressions"), &Path::Key(&at, "matchExpressions"))?;
         }
-        if let Some(Some(value)) = fields.map(|f| f.get("hostNetwork"))
-            && !value.is_boolean()
-            && !value.is_null()
-        {
-            return Err(Malformed::at(&format!("{path}.hostNetwork"), "a boolean"));
+        if get("hostNetwork").is_some_and(|v| !v.is_boolean() && !v.is_null()) {
+            return Err(Malformed::at(&Path::Key(path, "hostNetwork"), "a boolean"));
         }
         Ok(PodSpec {
             fields,
@@ -269,8 +295,7 @@ impl<'a> PodSpec<'a> {
 
     /// `affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms`.
     pub fn node_selector_terms(&self) -> &'a [Value] {
-        self.fields
-            .and_then(|f| f.get("affinity"))
+        self.field("affinity")
             .and_then(|a| a.pointer(REQUIRED_TERMS))
             .and_then(Value::as_array)
             .map_or(&[], Vec::as_slice)
@@ -296,117 +321,99 @@ impl<'a> PodSpec<'a> {
     }
 }
 
-/// One entry of `containers` or `initContainers`.
+/// One entry of `containers` or `initContainers`. Its lists (env, mounts, the
+/// command line) are checked when it is read and walked in place when asked.
 #[derive(Debug)]
 pub struct Container<'a> {
     pub index: usize,
     /// The whole entry, as the request has it.
     pub value: &'a Value,
+    fields: &'a Map<String, Value>,
     pub name: &'a str,
     pub image: &'a str,
-    /// `command` then `args`.
-    pub command_line: Vec<&'a str>,
     pub restart_policy: Option<&'a str>,
-    /// `(name, value)` of every `env` entry; the value is absent for `valueFrom`.
-    pub env: Vec<(&'a str, Option<&'a str>)>,
-    /// `(name, mountPath)` of every `volumeMounts` entry.
-    pub volume_mounts: Vec<(&'a str, &'a str)>,
 }
 
 impl<'a> Container<'a> {
-    fn read(value: &'a Value, index: usize, path: &str) -> Result<Self, Malformed> {
+    fn read(value: &'a Value, index: usize, path: &Path) -> Result<Self, Malformed> {
         let fields = value
             .as_object()
             .ok_or_else(|| Malformed::at(path, "an object"))?;
-        let entries = |key: &str| -> Result<Vec<&'a Map<String, Value>>, Malformed> {
-            optional_list(fields.get(key), &format!("{path}.{key}"))?
-                .iter()
-                .enumerate()
-                .map(|(i, entry)| {
-                    entry
-                        .as_object()
-                        .ok_or_else(|| Malformed::at(&format!("{path}.{key}[{i}]"), "an object"))
-                })
-                .collect()
-        };
-        let env = entries("env")?
-            .into_iter()
-            .enumerate()
-            .map(|(i, e)| {
-                let at = format!("{path}.env[{i}]");
-                Ok((
-                    required_str(e, "name", &format!("{at}.name"))?,
-                    e.get("value").and_then(Value::as_str),
-                ))
-            })
-            .collect::<Result<_, Malformed>>()?;
-        let volume_mounts = entries("volumeMounts")?
-            .into_iter()
-            .enumerate()
-            .map(|(i, m)| {
-                let at = format!("{path}.volumeMounts[{i}]");
-                Ok((
-                    required_str(m, "name", &format!("{at}.name"))?,
-                    optional_str(m, "mountPath", &format!("{at}.mountPath"))?,
-                ))
-            })
-            .collect::<Result<_, Malformed>>()?;
-        let mut command_line = Vec::new();
-        for key in ["command", "args"] {
-            for (i, word) in optional_list(fields.get(key), &format!("{path}.{key}"))?
-                .iter()
-                .enumerate()
-            {
-                command_line.push(
-                    word.as_str()
-                        .ok_or_else(|| Malformed::at(&format!("{path}.{key}[{i}]"), "a string"))?,
-                );
+        for key in ["env", "volumeMounts"] {
+            let list_path = Path::Key(path, key);
+            for (i, entry) in optional_list(fields.get(key), &list_path)?.iter().enumerate() {
+                let at = Path::Index(&list_path, i);
+                let entry = entry.as_object().ok_or_else(|| Malformed::at(&at, "an object"))?;
+                required_str(entry, "name", &at)?;
+                if key == "volumeMounts" {
+                    optional_str(entry, "mountPath", &at)?;
+                }
             }
         }
-        let restart_policy = optional_str(fields, "restartPolicy", &format!("{path}.restartPolicy"))?;
+        for key in ["command", "args"] {
+            let list_path = Path::Key(path, key);
+            for (i, word) in optional_list(fields.get(key), &list_path)?.iter().enumerate() {
+                if !word.is_string() {
+                    return Err(Malformed::at(&Path::Index(&list_path, i), "a string"));
+                }
+            }
+        }
         Ok(Container {
             index,
             value,
-            name: required_str(fields, "name", &format!("{path}.name"))?,
-            image: optional_str(fields, "image", &format!("{path}.image"))?,
-            command_line,
-            restart_policy: Some(restart_policy).filter(|p| !p.is_empty()),
-            env,
-            volume_mounts,
+            fields,
+            name: required_str(fields, "name", path)?,
+            image: optional_str(fields, "image", path)?,
+            restart_policy: Some(optional_str(fields, "restartPolicy", path)?).filter(|p| !p.is_empty()),
         })
     }
 
+    fn list(&self, key: &str) -> impl Iterator<Item = &'a Value> {
+        self.fields
+            .get(key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+    }
+
+    /// `(name, value)` of every `env` entry; the value is absent for `valueFrom`.
+    pub fn env(&self) -> impl Iterator<Item = (&'a str, Option<&'a str>)> {
+        self.list("env")
+            .map(|e| (string(e, "name"), e.get("value").and_then(Value::as_str)))
+    }
+
+    /// `(name, mountPath)` of every `volumeMounts` entry.
+    pub fn volume_mounts(&self) -> impl Iterator<Item = (&'a str, &'a str)> {
+        self.list("volumeMounts")
+            .map(|m| (string(m, "name"), string(m, "mountPath")))
+    }
+
+    /// `command` then `args`.
+    pub fn command_line(&self) -> impl Iterator<Item = &'a str> {
+        self.list("command")
+            .chain(self.list("args"))
+            .filter_map(Value::as_str)
+    }
+
     pub fn env_value(&self, name: &str) -> Option<&'a str> {
-        self.env.iter().find(|(n, _)| *n == name).and_then(|(_, v)| *v)
+        self.env().find(|(n, _)| *n == name).and_then(|(_, v)| v)
     }
 
     pub fn has_env(&self, name: &str) -> bool {
-        self.env.iter().any(|(n, _)| *n == name)
+        self.env().any(|(n, _)| n == name)
     }
 }
 
 const REQUIRED_TERMS: &str = "/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms";
 
-fn optional_str_field(fields: Option<&Map<String, Value>>, key: &str, path: &str) -> Result<(), Malformed> {
-    match fields {
-        Some(fields) => optional_str(fields, key, &format!("{path}.{key}")).map(drop),
-        None => Ok(()),
-    }
-}
-
-/// `/spec/template` -> `spec.template`, for messages.
-fn dotted_path(pointer: &str) -> String {
-    let dotted = pointer.trim_start_matches('/').replace('/', ".");
-    if dotted.is_empty() {
-        "object".to_owned()
-    } else {
-        format!("object.{dotted}")
-    }
+/// A string field already checked by `read` ("" if absent).
+fn string<'a>(value: &'a Value, key: &str) -> &'a str {
+    value.get(key).and_then(Value::as_str).unwrap_or("")
 }
 
 fn optional_object<'a>(
     value: Option<&'a Value>,
-    path: &str,
+    path: &Path,
 ) -> Result<Option<&'a Map<String, Value>>, Malformed> {
     match value {
         None | Some(Value::Null) => Ok(None),
@@ -418,16 +425,16 @@ fn optional_object<'a>(
 /// A map of strings to strings (labels, annotations, a node selector).
 fn optional_string_map<'a>(
     value: Option<&'a Value>,
-    path: &str,
+    path: &Path,
 ) -> Result<Option<&'a Map<String, Value>>, Malformed> {
     let map = optional_object(value, path)?;
     match map.and_then(|m| m.iter().find(|(_, v)| !v.is_string())) {
-        Some((key, _)) => Err(Malformed::at(&format!("{path}.{key}"), "a string")),
+        Some((key, _)) => Err(Malformed::at(&Path::Key(path, key), "a string")),
         None => Ok(map),
     }
 }
 
-fn optional_list<'a>(value: Option<&'a Value>, path: &str) -> Result<&'a [Value], Malformed> {
+fn optional_list<'a>(value: Option<&'a Value>, path: &Path) -> Result<&'a [Value], Malformed> {
     match value {
         None | Some(Value::Null) => Ok(&[]),
         Some(Value::Array(items)) => Ok(items),
@@ -435,18 +442,19 @@ fn optional_list<'a>(value: Option<&'a Value>, path: &str) -> Result<&'a [Value]
     }
 }
 
-fn optional_str<'a>(fields: &'a Map<String, Value>, key: &str, path: &str) -> Result<&'a str, Malformed> {
+/// `fields[key]` when a string, "" when absent; `path` is where `fields` is.
+fn optional_str<'a>(fields: &'a Map<String, Value>, key: &str, path: &Path) -> Result<&'a str, Malformed> {
     match fields.get(key) {
         None | Some(Value::Null) => Ok(""),
         Some(Value::String(s)) => Ok(s),
-        Some(_) => Err(Malformed::at(path, "a string")),
+        Some(_) => Err(Malformed::at(&Path::Key(path, key), "a string")),
     }
 }
 
-fn required_str<'a>(fields: &'a Map<String, Value>, key: &str, path: &str) -> Result<&'a str, Malformed> {
+fn required_str<'a>(fields: &'a Map<String, Value>, key: &str, path: &Path) -> Result<&'a str, Malformed> {
     match fields.get(key) {
         Some(Value::String(s)) => Ok(s),
-        _ => Err(Malformed::at(path, "a string")),
+        _ => Err(Malformed::at(&Path::Key(path, key), "a string")),
     }
 }
 

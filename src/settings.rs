@@ -17,7 +17,7 @@ use crate::catalog::{SidecarMatcher, repository};
 use crate::compat::{self, LEGACY_SUFFIX, Twins, kubelet_minor};
 use crate::inject;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Settings {
     /// `false`: a validate-only deployment that never returns a patch.
@@ -53,7 +53,7 @@ impl Default for Settings {
 }
 
 /// How to inject where not every node supports native sidecars.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NativeSupportSettings {
     #[serde(default)]
@@ -105,7 +105,7 @@ pub enum Strategy {
     Legacy,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NodeLabel {
     pub key: String,
@@ -156,7 +156,7 @@ impl NativeSupport {
 }
 
 /// Legacy sidecars (regular containers that never exit) in Job pods.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct JobSidecarsSettings {
     #[serde(default)]
@@ -194,7 +194,7 @@ pub enum JobSidecarAction {
 }
 
 /// Init containers that lost `restartPolicy: Always` to an outdated webhook.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct StrippedSettings {
     #[serde(default)]
@@ -217,7 +217,7 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SidecarTemplate {
     pub name: String,
@@ -233,7 +233,7 @@ pub struct SidecarTemplate {
     pub app_containers: AppContainers,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AppContainers {
     #[serde(default)]
@@ -301,11 +301,17 @@ impl fmt::Display for SettingsError {
     }
 }
 
-fn fault(path: impl Into<String>, problem: impl Into<String>) -> SettingsError {
-    SettingsError {
-        path: path.into(),
-        problem: problem.into(),
+impl SettingsError {
+    pub fn at(path: impl Into<String>, problem: impl Into<String>) -> SettingsError {
+        SettingsError {
+            path: path.into(),
+            problem: problem.into(),
+        }
     }
+}
+
+fn fault(path: impl Into<String>, problem: impl Into<String>) -> SettingsError {
+    SettingsError::at(path, problem)
 }
 
 /// Deserialises `value` as `T`, naming the path of the first field that does not fit.
@@ -370,21 +376,20 @@ impl Settings {
         }
     }
 
-    pub fn compile(&self) -> Result<Compiled, SettingsError> {
+    /// Checks and compiles the settings; consumes them, so that the
+    /// templates move into their compiled form instead of being copied.
+    pub fn compile(self) -> Result<Compiled, SettingsError> {
         let native_support = self.native_support.compile()?;
         let mut ids = HashSet::new();
         let mut container_names = HashSet::new();
+        let handshake_seconds = self.native_support.handshake_timeout_seconds;
         let templates = self
             .sidecars
-            .iter()
+            .into_iter()
             .enumerate()
             .map(|(i, template)| {
                 let path = format!("sidecars[{i}]");
-                let compiled = template.compile(
-                    &path,
-                    &native_support,
-                    self.native_support.handshake_timeout_seconds,
-                )?;
+                let compiled = template.compile(&path, &native_support, handshake_seconds)?;
                 if !ids.insert(compiled.id.clone()) {
                     return Err(fault(
                         format!("{path}.name"),
@@ -440,9 +445,16 @@ impl Settings {
     }
 }
 
+/// What `validate_settings` checks when the policy loads: the types of every
+/// Kubernetes object in the templates, then all that `compile` checks.
 impl Validatable for Settings {
     fn validate(&self) -> Result<(), String> {
-        self.compile().map(drop).map_err(|e| e.to_string())
+        self.sidecars
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, template)| template.check_types(&format!("sidecars[{i}]")))
+            .and_then(|()| self.clone().compile().map(drop))
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -473,32 +485,65 @@ impl NativeSupportSettings {
 }
 
 impl SidecarTemplate {
+    /// The full type check of the template's Kubernetes objects, naming the
+    /// path of a misfit (`container.ports[0].containerPort: invalid type`). It
+    /// runs when the policy loads (`validate_settings`); `compile`, which runs
+    /// with every request, reads the fields it needs from the raw JSON.
+    fn check_types(&self, path: &str) -> Result<(), SettingsError> {
+        typed::<Container>(
+            &Value::Object(self.container.clone()),
+            &format!("{path}.container"),
+        )?;
+        for (i, volume) in self.volumes.iter().enumerate() {
+            typed::<Volume>(&Value::Object(volume.clone()), &format!("{path}.volumes[{i}]"))?;
+        }
+        for (i, mount) in self.app_containers.volume_mounts.iter().enumerate() {
+            typed::<VolumeMount>(
+                &Value::Object(mount.clone()),
+                &format!("{path}.appContainers.volumeMounts[{i}]"),
+            )?;
+        }
+        for (i, env) in self.app_containers.env.iter().enumerate() {
+            typed::<EnvVar>(
+                &Value::Object(env.clone()),
+                &format!("{path}.appContainers.env[{i}]"),
+            )?;
+        }
+        Ok(())
+    }
+
     fn compile(
-        &self,
+        self,
         path: &str,
         support: &NativeSupport,
         handshake_seconds: u32,
     ) -> Result<Template, SettingsError> {
-        dns_label(&self.name).map_err(|p| fault(format!("{path}.name"), p))?;
+        let SidecarTemplate {
+            name: id,
+            injection,
+            position,
+            container,
+            volumes,
+            app_containers,
+        } = self;
+        dns_label(&id).map_err(|p| fault(format!("{path}.name"), p))?;
 
         let container_path = format!("{path}.container");
-        let container = Value::Object(self.container.clone());
-        let checked: Container = typed(&container, &container_path)?;
-        dns_label(&checked.name).map_err(|p| fault(format!("{container_path}.name"), p))?;
-        if checked
-            .image
-            .as_deref()
-            .is_none_or(|image| image.trim().is_empty())
-        {
+        let container_name = text(&container, "name").to_owned();
+        dns_label(&container_name).map_err(|p| fault(format!("{container_path}.name"), p))?;
+        if text(&container, "image").trim().is_empty() {
             return Err(fault(format!("{container_path}.image"), "an image is required"));
         }
-        if let Some(policy) = checked.restart_policy.as_deref().filter(|p| *p != "Always") {
-            return Err(fault(
-                format!("{container_path}.restartPolicy"),
-                format!("{policy:?}: a native sidecar's restartPolicy is Always (or leave it out)"),
-            ));
+        match text(&container, "restartPolicy") {
+            "" | "Always" => {}
+            policy => {
+                return Err(fault(
+                    format!("{container_path}.restartPolicy"),
+                    format!("{policy:?}: a native sidecar's restartPolicy is Always (or leave it out)"),
+                ));
+            }
         }
-        if checked.env.iter().flatten().any(|e| e.name == inject::MARKER_ENV) {
+        if entry_names(&container, "env").any(|name| name == inject::MARKER_ENV) {
             return Err(fault(
                 format!("{container_path}.env"),
                 format!(
@@ -507,99 +552,93 @@ impl SidecarTemplate {
                 ),
             ));
         }
-        match &self.position {
-            Position::After(anchor) | Position::Before(anchor) if *anchor == checked.name => {
-                return Err(fault(
-                    format!("{path}.position"),
-                    "a sidecar cannot be placed relative to itself",
-                ));
-            }
-            _ => {}
+        if let Position::After(anchor) | Position::Before(anchor) = &position
+            && *anchor == container_name
+        {
+            return Err(fault(
+                format!("{path}.position"),
+                "a sidecar cannot be placed relative to itself",
+            ));
         }
 
-        let mut volumes = Vec::new();
-        for (i, volume) in self.volumes.iter().enumerate() {
+        let mut compiled_volumes: Vec<(String, Value)> = Vec::new();
+        for (i, volume) in volumes.into_iter().enumerate() {
             let at = format!("{path}.volumes[{i}]");
-            let value = Value::Object(volume.clone());
-            let checked: Volume = typed(&value, &at)?;
-            dns_label(&checked.name).map_err(|p| fault(format!("{at}.name"), p))?;
-            if volumes.iter().any(|(name, _)| *name == checked.name) {
-                return Err(fault(
-                    format!("{at}.name"),
-                    format!("duplicate volume {:?}", checked.name),
-                ));
+            let name = text(&volume, "name").to_owned();
+            dns_label(&name).map_err(|p| fault(format!("{at}.name"), p))?;
+            if compiled_volumes.iter().any(|(known, _)| *known == name) {
+                return Err(fault(format!("{at}.name"), format!("duplicate volume {name:?}")));
             }
-            volumes.push((checked.name, value));
+            compiled_volumes.push((name, Value::Object(volume)));
         }
 
         let mut app_mounts: Vec<(String, String, Value)> = Vec::new();
-        for (i, mount) in self.app_containers.volume_mounts.iter().enumerate() {
+        for (i, mount) in app_containers.volume_mounts.into_iter().enumerate() {
             let at = format!("{path}.appContainers.volumeMounts[{i}]");
-            let value = Value::Object(mount.clone());
-            let checked: VolumeMount = typed(&value, &at)?;
-            // The bindings default missing strings to "": check presence here.
-            if checked.name.is_empty() {
+            let (name, mount_path) = (
+                text(&mount, "name").to_owned(),
+                text(&mount, "mountPath").to_owned(),
+            );
+            if name.is_empty() {
                 return Err(fault(format!("{at}.name"), "a volume name is required"));
             }
-            if checked.mount_path.is_empty() {
+            if mount_path.is_empty() {
                 return Err(fault(format!("{at}.mountPath"), "a mountPath is required"));
             }
-            if app_mounts
-                .iter()
-                .any(|(_, mount_path, _)| *mount_path == checked.mount_path)
-            {
+            if app_mounts.iter().any(|(_, known, _)| *known == mount_path) {
                 return Err(fault(
                     format!("{at}.mountPath"),
-                    format!("duplicate mountPath {:?}", checked.mount_path),
+                    format!("duplicate mountPath {mount_path:?}"),
                 ));
             }
-            app_mounts.push((checked.name, checked.mount_path, value));
+            app_mounts.push((name, mount_path, Value::Object(mount)));
         }
 
         let mut app_env: Vec<(String, Value)> = Vec::new();
-        for (i, env) in self.app_containers.env.iter().enumerate() {
+        for (i, env) in app_containers.env.into_iter().enumerate() {
             let at = format!("{path}.appContainers.env[{i}]");
-            let value = Value::Object(env.clone());
-            let checked: EnvVar = typed(&value, &at)?;
-            if checked.name.is_empty() {
+            let name = text(&env, "name").to_owned();
+            if name.is_empty() {
                 return Err(fault(format!("{at}.name"), "a name is required"));
             }
-            if app_env.iter().any(|(name, _)| *name == checked.name) {
+            if app_env.iter().any(|(known, _)| *known == name) {
                 return Err(fault(
                     format!("{at}.name"),
-                    format!("duplicate variable {:?}", checked.name),
+                    format!("duplicate variable {name:?}"),
                 ));
             }
-            app_env.push((checked.name, value));
+            app_env.push((name, Value::Object(env)));
         }
 
         let mut mounted_volumes: Vec<String> = Vec::new();
-        let sidecar_mounts = checked.volume_mounts.iter().flatten().map(|m| &m.name);
-        for name in sidecar_mounts.chain(app_mounts.iter().map(|(name, _, _)| name)) {
-            if !mounted_volumes.contains(name) {
-                mounted_volumes.push(name.clone());
+        for name in
+            entry_names(&container, "volumeMounts").chain(app_mounts.iter().map(|(n, _, _)| n.as_str()))
+        {
+            if !mounted_volumes.iter().any(|known| known == name) {
+                mounted_volumes.push(name.to_owned());
             }
         }
 
-        let native_container = inject::native_container(&self.container, &self.name);
+        if support.may_use_universal() {
+            universal_ready(&container, &container_path)?;
+        }
+        let legacy_container = support
+            .may_use_legacy()
+            .then(|| inject::legacy_container(container.clone(), &id));
+        let native_container = inject::native_container(container, &id);
         let twins = match (support.may_use_universal(), native_container.as_object()) {
-            (true, Some(native)) => {
-                universal_ready(&checked, &container_path)?;
-                Some(compat::universal_twins(native, &self.name, handshake_seconds))
-            }
+            (true, Some(native)) => Some(compat::universal_twins(native, &id, handshake_seconds)),
             _ => None,
         };
         Ok(Template {
-            id: self.name.clone(),
-            injection: self.injection,
-            position: self.position.clone(),
-            legacy_container: support
-                .may_use_legacy()
-                .then(|| inject::legacy_container(&self.container, &self.name)),
+            id,
+            injection,
+            position,
+            legacy_container,
             twins,
             native_container,
-            container_name: checked.name,
-            volumes,
+            container_name,
+            volumes: compiled_volumes,
             mounted_volumes,
             app_mounts,
             app_env,
@@ -607,12 +646,32 @@ impl SidecarTemplate {
     }
 }
 
+/// A string field of a raw object; "" when absent (or not a string, which
+/// the type check reports when the policy loads).
+fn text<'m>(object: &'m Map<String, Value>, key: &str) -> &'m str {
+    object.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+/// The `name` of every entry of the list `key` of a raw object.
+fn entry_names<'m>(object: &'m Map<String, Value>, key: &str) -> impl Iterator<Item = &'m str> {
+    object
+        .get(key)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.get("name")?.as_str())
+}
+
 /// The universal injector wraps the sidecar's command in a shell shim, and its
 /// init copy must pass the API server's validation as a *plain* init container
 /// where the field is dropped.
-fn universal_ready(container: &Container, path: &str) -> Result<(), SettingsError> {
+fn universal_ready(container: &Map<String, Value>, path: &str) -> Result<(), SettingsError> {
     let why = "the universal injector needs it";
-    if container.command.as_ref().is_none_or(Vec::is_empty) {
+    if container
+        .get("command")
+        .and_then(Value::as_array)
+        .is_none_or(Vec::is_empty)
+    {
         return Err(fault(
             format!("{path}.command"),
             format!(
@@ -621,20 +680,18 @@ fn universal_ready(container: &Container, path: &str) -> Result<(), SettingsErro
             ),
         ));
     }
-    let forbidden = [
-        ("livenessProbe", container.liveness_probe.is_some()),
-        ("readinessProbe", container.readiness_probe.is_some()),
-        ("startupProbe", container.startup_probe.is_some()),
-        ("lifecycle", container.lifecycle.is_some()),
-    ];
-    if let Some((field, _)) = forbidden.iter().find(|(_, set)| *set) {
+    let forbidden = ["livenessProbe", "readinessProbe", "startupProbe", "lifecycle"];
+    if let Some(field) = forbidden
+        .iter()
+        .find(|f| container.get(**f).is_some_and(|v| !v.is_null()))
+    {
         return Err(fault(
             format!("{path}.{field}"),
             "not possible with the universal injector: where native sidecars are unsupported the API \
              server rejects an init container that has it",
         ));
     }
-    if container.name.len() + LEGACY_SUFFIX.len() > 63 {
+    if text(container, "name").len() + LEGACY_SUFFIX.len() > 63 {
         return Err(fault(
             format!("{path}.name"),
             format!(
@@ -712,9 +769,12 @@ mod tests {
     }
 
     fn error_of(settings: Value) -> String {
-        match Settings::from_value(&settings).and_then(|s| s.compile()) {
-            Ok(_) => "accepted".to_owned(),
-            Err(e) => e.to_string(),
+        match Settings::from_value(&settings)
+            .map_err(|e| e.to_string())
+            .and_then(|s| s.validate())
+        {
+            Ok(()) => "accepted".to_owned(),
+            Err(e) => e,
         }
     }
 
