@@ -4,14 +4,13 @@
 use kubewarden_policy_sdk::response::ValidationResponse;
 use kubewarden_policy_sdk::settings::{SettingsValidationResponse, Validatable};
 use kubewarden_policy_sdk::wapc_guest::CallResult;
-use serde::Deserialize;
 use serde_json::Value;
 
 use crate::cluster::{Cluster, Host};
 use crate::decide::decide;
 use crate::plan::Plan;
 use crate::request::Request;
-use crate::settings::{Settings, SettingsError};
+use crate::settings::Settings;
 
 /// waPC `validate`.
 pub fn validate(payload: &[u8]) -> CallResult {
@@ -30,43 +29,23 @@ pub fn validate_settings(payload: &[u8]) -> CallResult {
     })?)
 }
 
-/// A validation payload as the policy reads it: the settings straight into
-/// their type (no intermediate JSON tree to copy them out of), the admission
-/// request as JSON (the object in it is what a mutation edits).
-#[derive(Deserialize)]
-struct Payload {
-    #[serde(default)]
-    settings: Option<Settings>,
-    #[serde(default)]
-    request: Value,
-}
-
 /// The whole evaluation of one `{"settings": …, "request": …}` payload.
 pub fn evaluate(payload: &[u8], cluster: &dyn Cluster) -> ValidationResponse {
-    let mut reader = serde_json::Deserializer::from_slice(payload);
-    let Payload {
-        settings,
-        mut request,
-    } = match serde_path_to_error::deserialize(&mut reader) {
+    let mut payload: Value = match serde_json::from_slice(payload) {
         Ok(payload) => payload,
-        Err(e) => {
-            let path = e.path().to_string();
-            return respond_rejected(match path.strip_prefix("settings") {
-                Some(field) => {
-                    SettingsError::at(field.trim_start_matches('.'), e.into_inner().to_string()).to_string()
-                }
-                None => format!("malformed validation payload: {}", e.into_inner()),
-            });
-        }
+        Err(e) => return respond_rejected(format!("malformed validation payload: {e}")),
     };
-    let plan = match settings.unwrap_or_default().compile() {
+    let plan = match Settings::from_value(payload.get("settings").unwrap_or(&Value::Null))
+        .and_then(Settings::compile)
+    {
         Err(e) => Plan::rejected(e.to_string()),
-        Ok(compiled) => match Request::from_admission_request(&request) {
-            Ok(view) => decide(&compiled, &view, cluster),
+        Ok(compiled) => match Request::from_admission_request(payload.get("request").unwrap_or(&Value::Null))
+        {
+            Ok(request) => decide(&compiled, &request, cluster),
             Err(malformed) => Plan::rejected(malformed.0),
         },
     };
-    let object = request.get_mut("object").map(Value::take);
+    let object = payload.pointer_mut("/request/object").map(Value::take);
     respond(plan, object)
 }
 

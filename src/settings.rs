@@ -301,20 +301,15 @@ impl fmt::Display for SettingsError {
     }
 }
 
-impl SettingsError {
-    pub fn at(path: impl Into<String>, problem: impl Into<String>) -> SettingsError {
-        SettingsError {
-            path: path.into(),
-            problem: problem.into(),
-        }
+fn fault(path: impl Into<String>, problem: impl Into<String>) -> SettingsError {
+    SettingsError {
+        path: path.into(),
+        problem: problem.into(),
     }
 }
 
-fn fault(path: impl Into<String>, problem: impl Into<String>) -> SettingsError {
-    SettingsError::at(path, problem)
-}
-
-/// Deserialises `value` as `T`, naming the path of the first field that does not fit.
+/// Deserialises `value` as `T`, naming the path (under `path`) of the first
+/// field that does not fit.
 fn typed<'v, T: DeserializeOwned>(value: &'v Value, path: &str) -> Result<T, SettingsError> {
     serde_path_to_error::deserialize::<&'v Value, T>(value).map_err(|e| {
         let inner = e.path().to_string();
@@ -325,6 +320,11 @@ fn typed<'v, T: DeserializeOwned>(value: &'v Value, path: &str) -> Result<T, Set
         };
         fault(full, e.into_inner().to_string())
     })
+}
+
+/// The type check of one Kubernetes object of a template (at load time only).
+fn check_type<T: DeserializeOwned>(object: &Map<String, Value>, path: &str) -> Result<(), SettingsError> {
+    typed::<T>(&Value::Object(object.clone()), path).map(drop)
 }
 
 /// The settings, checked and turned into what the decisions use.
@@ -371,6 +371,7 @@ impl Settings {
     pub fn from_value(value: &Value) -> Result<Settings, SettingsError> {
         match value {
             Value::Null => Ok(Settings::default()),
+            // serde would read a list as the fields in order: refuse it plainly.
             Value::Object(_) => typed(value, ""),
             _ => Err(fault("", "settings must be a map of keys to values")),
         }
@@ -490,24 +491,15 @@ impl SidecarTemplate {
     /// runs when the policy loads (`validate_settings`); `compile`, which runs
     /// with every request, reads the fields it needs from the raw JSON.
     fn check_types(&self, path: &str) -> Result<(), SettingsError> {
-        typed::<Container>(
-            &Value::Object(self.container.clone()),
-            &format!("{path}.container"),
-        )?;
+        check_type::<Container>(&self.container, &format!("{path}.container"))?;
         for (i, volume) in self.volumes.iter().enumerate() {
-            typed::<Volume>(&Value::Object(volume.clone()), &format!("{path}.volumes[{i}]"))?;
+            check_type::<Volume>(volume, &format!("{path}.volumes[{i}]"))?;
         }
         for (i, mount) in self.app_containers.volume_mounts.iter().enumerate() {
-            typed::<VolumeMount>(
-                &Value::Object(mount.clone()),
-                &format!("{path}.appContainers.volumeMounts[{i}]"),
-            )?;
+            check_type::<VolumeMount>(mount, &format!("{path}.appContainers.volumeMounts[{i}]"))?;
         }
         for (i, env) in self.app_containers.env.iter().enumerate() {
-            typed::<EnvVar>(
-                &Value::Object(env.clone()),
-                &format!("{path}.appContainers.env[{i}]"),
-            )?;
+            check_type::<EnvVar>(env, &format!("{path}.appContainers.env[{i}]"))?;
         }
         Ok(())
     }

@@ -11,6 +11,6 @@ fuzz_target!(|data: &[u8]| {
     let answer: serde_json::Value = serde_json::from_slice(&answer).expect("the answer is JSON");
     if answer["valid"] == true {
         let value: serde_json::Value = serde_json::from_slice(data).expect("valid settings are JSON");
-        assert!(Settings::from_value(&value).and_then(|s| s.compile()).is_ok());
+        assert!(Settings::from_value(&value).and_then(Settings::compile).is_ok());
     }
 });
