@@ -11,7 +11,9 @@ pub struct SmallCluster;
 impl Cluster for SmallCluster {
     fn get_resource(&self, _: &str, kind: &str, _: &str, name: &str, _: &[&str]) -> Result<Value, String> {
         match kind {
-            "ReplicaSet" => Ok(json!({"spec": {"template": {"spec": {"initContainers": [{"name": name, "restartPolicy": "Always"}]}}}})),
+            "ReplicaSet" => Ok(
+                json!({"spec": {"template": {"spec": {"initContainers": [{"name": name, "restartPolicy": "Always"}]}}}}),
+            ),
             _ => Err(format!("{kind} {name} not found")),
         }
     }

@@ -10,11 +10,22 @@ use libfuzzer_sys::fuzz_target;
 use native_sidecar_policy::adapter::evaluate;
 use serde_json::{Value, json};
 
-const SLOTS: [&str; 6] = ["/spec", "/spec/containers/0", "/spec/initContainers", "/metadata", "/spec/affinity", "/spec/containers"];
+const SLOTS: [&str; 6] = [
+    "/spec",
+    "/spec/containers/0",
+    "/spec/initContainers",
+    "/metadata",
+    "/spec/affinity",
+    "/spec/containers",
+];
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&choice, rest)) = data.split_first() else { return };
-    let Ok(part) = serde_json::from_slice::<Value>(rest) else { return };
+    let Some((&choice, rest)) = data.split_first() else {
+        return;
+    };
+    let Ok(part) = serde_json::from_slice::<Value>(rest) else {
+        return;
+    };
     let mut pod = json!({"apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": "p", "annotations": {"native-sidecar.kubewarden.io/inject": "true"}},
         "spec": {"restartPolicy": "Never", "initContainers": [{"name": "setup", "image": "busybox"}],
@@ -31,10 +42,24 @@ fuzz_target!(|data: &[u8]| {
     if let Some(mutated) = &response.mutated_object {
         // Convert moves containers; everything else only adds: every top-level
         // field and every metadata field of the request survives.
-        for (key, value) in pod.as_object().into_iter().flatten().filter(|(k, _)| *k != "spec") {
+        for (key, value) in pod
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(k, _)| *k != "spec")
+        {
             if key == "metadata" {
-                for (field, kept) in value.as_object().into_iter().flatten().filter(|(f, _)| *f != "annotations") {
-                    assert_eq!(mutated["metadata"].get(field), Some(kept), "metadata.{field} changed");
+                for (field, kept) in value
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter(|(f, _)| *f != "annotations")
+                {
+                    assert_eq!(
+                        mutated["metadata"].get(field),
+                        Some(kept),
+                        "metadata.{field} changed"
+                    );
                 }
             } else {
                 assert_eq!(mutated.get(key), Some(value), "{key} changed");
