@@ -26,23 +26,6 @@ impl Cluster for SmallCluster {
     }
 }
 
-/// Settings that turn every rule on.
-pub fn all_rules(variant: u8) -> Value {
-    let strategy = ["assume", "nodeVersion", "nodeLabel", "universal", "legacy"][usize::from(variant % 5)];
-    json!({
-        "jobSidecars": {"action": ["reject", "warn", "convert"][usize::from(variant % 3)]},
-        "strippedRestartPolicy": {"action": "reject", "checkOwner": true},
-        "nativeSupport": {"strategy": strategy, "whenUnsupported": "universal"},
-        "sidecars": [
-            {"name": "log", "injection": "always", "position": "after:setup",
-             "container": {"name": "log", "image": "fluent/fluent-bit", "command": ["fluent-bit"]},
-             "volumes": [{"name": "logs", "emptyDir": {}}],
-             "appContainers": {"volumeMounts": [{"name": "logs", "mountPath": "/l"}], "env": [{"name": "L", "value": "1"}]}},
-            {"name": "proxy", "position": "first", "container": {"name": "proxy", "image": "envoyproxy/envoy", "command": ["envoy"]}}
-        ]
-    })
-}
-
 /// A response is a verdict: accepted, or rejected with a message.
 pub fn assert_verdict(response: &ValidationResponse) {
     assert!(response.accepted || response.message.as_deref().is_some_and(|m| !m.is_empty()));
