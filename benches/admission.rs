@@ -200,7 +200,7 @@ fn main() {
             wapc::WapcHost::new(Box::new(linked.rehydrate(None).expect("instantiates")), None).expect("waPC")
         })
     });
-    cold.bench_function("instantiate", |b| b.iter(|| Policy::new()));
+    cold.bench_function("instantiate", |b| b.iter(Policy::new));
     cold.bench_function("validate-settings", |b| {
         let settings = largest_settings.to_string();
         b.iter(|| policy.call("validate_settings", black_box(settings.as_bytes())))

@@ -3,7 +3,7 @@
 
 mod harness;
 
-use harness::{Policy, assert_nothing_lost, fixture};
+use harness::{Policy, fixture, lost_fields};
 use rstest::rstest;
 use serde_json::{Value, json};
 
@@ -307,11 +307,14 @@ fn garbage_in_every_position_never_traps() {
         json!(true),
         json!([{"name": 1}]),
     ];
-    let mut all = settings("injector");
-    all["jobSidecars"] = json!({"action": "convert"});
-    all["strippedRestartPolicy"] = json!({"action": "reject", "checkOwner": true});
+    // Every rule on; the Job check once rejecting (the rest only adds, so
+    // nothing may be lost) and once converting (which moves containers).
+    let mut rejecting = settings("injector");
+    rejecting["strippedRestartPolicy"] = json!({"action": "reject", "checkOwner": true});
+    let mut converting = rejecting.clone();
+    converting["jobSidecars"] = json!({"action": "convert"});
     let policy = Policy::new();
-    let mut evaluated = 0;
+    let (mut evaluated, mut mutated_losslessly) = (0, 0);
     for name in [
         "pod-create-unknown-fields",
         "job-istio-proxy",
@@ -328,21 +331,31 @@ fn garbage_in_every_position_never_traps() {
                 if let Some(slot) = broken.pointer_mut(path) {
                     *slot = junk.clone();
                 }
-                let outcome = policy.validate(&all, &broken);
-                evaluated += 1;
-                if !outcome.response.accepted {
-                    assert!(
-                        !message(&outcome).is_empty(),
-                        "{name} {path}={junk}: rejected without a message"
-                    );
-                }
-                if let (Some(patched), Some(object)) = (&outcome.patched, broken.get("object")) {
-                    if all["jobSidecars"]["action"] != json!("convert") {
-                        assert_nothing_lost(object, patched);
+                for (settings, adds_only) in [(&rejecting, true), (&converting, false)] {
+                    let outcome = policy.validate(settings, &broken);
+                    evaluated += 1;
+                    if !outcome.response.accepted {
+                        assert!(
+                            !message(&outcome).is_empty(),
+                            "{name} {path}={junk}: rejected without a message"
+                        );
+                    }
+                    if let (Some(patched), Some(object), true) =
+                        (&outcome.patched, broken.get("object"), adds_only)
+                    {
+                        let lost = lost_fields(object, patched, "");
+                        assert!(lost.is_empty(), "{name} {path}={junk}: lost {lost:?}");
+                        mutated_losslessly += 1;
                     }
                 }
             }
         }
     }
-    println!("{evaluated} garbled requests evaluated, none trapped");
+    assert!(
+        mutated_losslessly > 100,
+        "the lossless check ran on {mutated_losslessly} mutations only"
+    );
+    println!(
+        "{evaluated} garbled requests evaluated, none trapped; {mutated_losslessly} mutations lost nothing"
+    );
 }

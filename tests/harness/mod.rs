@@ -176,10 +176,11 @@ pub fn fixture(relative: &str) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// Asserts that `after` is `before` with things added and nothing removed or
+/// Whether `after` is `before` with things added and nothing removed or
 /// changed: every key of `before` is in `after` with a value that again only
-/// gained things, and every list of `before` is an ordered sub-list of the
-/// matching list of `after`. Returns what it found missing, for the message.
+/// gained things, every list of `before` is an ordered sub-list of the
+/// matching list of `after`, and a null may become anything (it means absent).
+/// Returns what it found missing, for the message.
 pub fn lost_fields(before: &Value, after: &Value, at: &str) -> Vec<String> {
     match (before, after) {
         (Value::Object(b), Value::Object(a)) => b
@@ -199,6 +200,8 @@ pub fn lost_fields(before: &Value, after: &Value, at: &str) -> Vec<String> {
             }
             Vec::new()
         }
+        // null is how JSON says "absent": filling it in adds, it does not change.
+        (Value::Null, _) => Vec::new(),
         _ if before == after => Vec::new(),
         _ => vec![format!("{at} changed from {before} to {after}")],
     }
