@@ -1,5 +1,6 @@
 //! The waPC side: payload bytes in, Kubewarden response bytes out. The only
-//! place a request object is changed (through `Plan::apply_to`).
+//! place the request object itself is changed (through `Plan::apply_to`);
+//! `decide` only ever applies edits to a copy, to plan on top of them.
 
 use kubewarden_policy_sdk::response::ValidationResponse;
 use kubewarden_policy_sdk::settings::{SettingsValidationResponse, Validatable};
@@ -51,7 +52,7 @@ pub fn evaluate(payload: &[u8], cluster: &dyn Cluster) -> ValidationResponse {
 
 /// Turns a plan into the response: rejected, accepted, or accepted with the
 /// request object plus the plan's additions.
-pub fn respond(mut plan: Plan, object: Option<Value>) -> ValidationResponse {
+fn respond(mut plan: Plan, object: Option<Value>) -> ValidationResponse {
     let warnings = Some(std::mem::take(&mut plan.warnings)).filter(|w| !w.is_empty());
     if !plan.rejections.is_empty() {
         return ValidationResponse {
@@ -66,11 +67,7 @@ pub fn respond(mut plan: Plan, object: Option<Value>) -> ValidationResponse {
     let mutated_object = match object {
         Some(mut object) if !plan.edits.is_empty() => match plan.apply_to(&mut object) {
             Ok(()) => Some(object),
-            Err(defect) => {
-                return respond_rejected(format!(
-                    "native-sidecar-policy could not apply its own plan: {defect}"
-                ));
-            }
+            Err(defect) => return respond_rejected(defect),
         },
         _ => None,
     };

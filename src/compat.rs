@@ -236,10 +236,13 @@ pub struct Twins {
 }
 
 impl Twins {
-    pub fn legacy_for(&self, pod_restart_policy: &str) -> &Value {
-        match pod_restart_policy {
-            "Always" => &self.legacy_stay,
-            _ => &self.legacy_exit,
+    /// The regular copy for a pod that runs to completion (it exits when not
+    /// needed) or keeps running (it idles).
+    pub fn legacy_for(&self, runs_to_completion: bool) -> &Value {
+        if runs_to_completion {
+            &self.legacy_exit
+        } else {
+            &self.legacy_stay
         }
     }
 }

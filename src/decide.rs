@@ -42,9 +42,7 @@ pub fn decide(compiled: &Compiled, request: &Request, cluster: &dyn Cluster) -> 
     // so that the edits of both apply one after the other.
     let mut converted = request.object.clone();
     if let Err(defect) = plan::apply(plan.edits.clone(), &mut converted) {
-        plan.reject(format!(
-            "native-sidecar-policy could not apply its own plan: {defect}"
-        ));
+        plan.reject(defect);
         return plan;
     }
     match (Request {

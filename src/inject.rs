@@ -179,7 +179,9 @@ pub fn plan_injection(compiled: &Compiled, workload: &Workload, cluster: &dyn Cl
         let mode = match &decided {
             Some((mode, _)) => *mode,
             None => match compat::mode_for(&compiled.native_support, workload, cluster, plan) {
-                Some((Mode::Legacy, _)) if legacy_blocks_this_pod(compiled, spec.restart_policy()) => {
+                Some((Mode::Legacy, _))
+                    if spec.runs_to_completion() && job_check_refuses_legacy(compiled) =>
+                {
                     plan.warn(format!(
                         "no sidecar injected: as regular containers (legacy mode) they would keep this pod \
                          (restartPolicy {}) from completing, which this policy's jobSidecars.action refuses",
@@ -199,7 +201,7 @@ pub fn plan_injection(compiled: &Compiled, workload: &Workload, cluster: &dyn Cl
             (Mode::Universal, None) => continue,
             _ => None,
         };
-        let legacy_twin = twins.map(|t| t.legacy_for(spec.restart_policy()));
+        let legacy_twin = twins.map(|t| t.legacy_for(spec.runs_to_completion()));
         if let Some(name) = legacy_twin.and_then(|t| t.get("name")).and_then(Value::as_str)
             && spec.all_containers().any(|c| c.name == name)
         {
@@ -293,8 +295,8 @@ pub fn plan_injection(compiled: &Compiled, workload: &Workload, cluster: &dyn Cl
         return;
     };
     match mode {
-        // Only with jobSidecars warn or ignore (see legacy_blocks_this_pod).
-        Mode::Legacy if matches!(spec.restart_policy(), "Never" | "OnFailure") => plan.warn(format!(
+        // Only with jobSidecars warn or ignore (see job_check_refuses_legacy).
+        Mode::Legacy if spec.runs_to_completion() => plan.warn(format!(
             "sidecar(s) {} injected as regular containers (legacy mode): they will keep this pod \
              (restartPolicy {}) from completing",
             injected
@@ -324,12 +326,11 @@ pub fn plan_injection(compiled: &Compiled, workload: &Workload, cluster: &dyn Cl
 /// A legacy sidecar in a pod that is meant to complete is what the Job check
 /// of the same deployment refuses: injecting one would make the policy reject
 /// its own output.
-fn legacy_blocks_this_pod(compiled: &Compiled, pod_restart_policy: &str) -> bool {
-    matches!(pod_restart_policy, "Never" | "OnFailure")
-        && matches!(
-            compiled.job_sidecars,
-            JobSidecarAction::Reject | JobSidecarAction::Convert
-        )
+fn job_check_refuses_legacy(compiled: &Compiled) -> bool {
+    matches!(
+        compiled.job_sidecars,
+        JobSidecarAction::Reject | JobSidecarAction::Convert
+    )
 }
 
 /// Whether `container` is what `template` injects (in any mode), give or take

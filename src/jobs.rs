@@ -55,10 +55,7 @@ pub fn plan_job_sidecars(compiled: &Compiled, request: &Request, workload: &Work
 /// templates whenever a request changes them.
 fn in_scope(request: &Request, workload: &Workload) -> bool {
     match workload.kind {
-        "Pod" => {
-            request.operation == Operation::Create
-                && matches!(workload.spec.restart_policy(), "Never" | "OnFailure")
-        }
+        "Pod" => request.operation == Operation::Create && workload.spec.runs_to_completion(),
         _ => request.changes_spec(workload),
     }
 }

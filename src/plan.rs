@@ -68,8 +68,14 @@ impl Plan {
 
 /// Applies `edits` to `object`, in order. Fails (without panicking) when a
 /// pointer crosses something that is neither a map nor a list; the request
-/// view has checked the shapes the decisions read, so this means a defect.
+/// view has checked the shapes the decisions read, so this means a defect,
+/// and the error says so, ready to be the rejection message.
 pub fn apply(edits: impl IntoIterator<Item = Edit>, object: &mut Value) -> Result<(), String> {
+    apply_each(edits, object)
+        .map_err(|defect| format!("native-sidecar-policy could not apply its own plan: {defect}"))
+}
+
+fn apply_each(edits: impl IntoIterator<Item = Edit>, object: &mut Value) -> Result<(), String> {
     for edit in edits {
         match edit {
             Edit::Insert { list, at, value } => insert(object, &list, at, value)?,

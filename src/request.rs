@@ -282,6 +282,12 @@ impl<'a> PodSpec<'a> {
             .unwrap_or("Always")
     }
 
+    /// Whether the pod is meant to finish (`Never`/`OnFailure`, as in Jobs):
+    /// then a sidecar that never exits keeps it from completing.
+    pub fn runs_to_completion(&self) -> bool {
+        matches!(self.restart_policy(), "Never" | "OnFailure")
+    }
+
     /// `spec.nodeName`, when the pod is already bound.
     pub fn node_name(&self) -> Option<&'a str> {
         self.field("nodeName")
