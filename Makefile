@@ -3,15 +3,23 @@ WASM := target/wasm32-wasip1/release/native_sidecar_policy.wasm
 SETTINGS ?= tests/fixtures/settings/injector.json
 REQUEST ?= tests/fixtures/requests/pod-create-unknown-fields.json
 
-.PHONY: setup wasm run test e2e-tests lint fmt bump-version fuzz-smoke bench clean
+.PHONY: setup wasm run test e2e-tests lint fmt bump-version fuzz-smoke bench clean \
+	playground playground-build playground-test
 
-# Everything a fresh machine needs: the wasm target; bats, jq and docker-registry
-# (an OCI registry on 127.0.0.1) for e2e; busybox to test the shim under a second sh.
+# Everything a fresh machine needs: the wasm targets; bats, jq and docker-registry
+# (an OCI registry on 127.0.0.1) for e2e; busybox to test the shim under a second sh;
+# Chromium and playwright-core for the playground's browser test.
 setup:
-	rustup target add wasm32-wasip1
+	rustup target add wasm32-wasip1 wasm32-unknown-unknown
 	@command -v bats >/dev/null && command -v jq >/dev/null && command -v busybox >/dev/null && command -v docker-registry >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq bats jq busybox docker-registry >/dev/null; \
 	  else echo "install bats, jq and busybox (apt-get install bats jq busybox docker-registry) for the e2e and shim tests"; fi; }
+	@test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" = 0 ]; then { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
+	    || echo "chromium is not installable here: the browser test will be skipped"; \
+	  else echo "install chromium (apt-get install chromium) for the playground's browser test"; fi; }
+	@test -d playground/node_modules/playwright-core || npm ci --prefix playground --no-audit --no-fund --loglevel=error \
+	  || echo "playwright-core is not installable here: the browser test will be skipped"
 
 $(WASM): setup $(shell find src -type f) Cargo.toml Cargo.lock
 	cargo build --locked --target wasm32-wasip1 --release
@@ -23,14 +31,47 @@ wasm: $(WASM)
 run: $(WASM)
 	cargo run --locked --quiet --example evaluate -- --settings $(SETTINGS) $(REQUEST)
 
-# Every test: lints, unit tests, the module under wasmtime, then the e2e suite.
+# Every test: lints, unit tests, the module under wasmtime (and beside the
+# playground's build), the playground in Node and Chromium, then the e2e suite.
 # (Many tests mostly wait on the shim's shells: more threads than cores.)
-test: $(WASM) lint
+test: $(WASM) $(PLAYGROUND_PKG) lint
 	cargo test --locked -- --test-threads=8
+	$(MAKE) playground-test
 	$(MAKE) e2e-tests
 
 e2e-tests: $(WASM)
 	bats e2e/
+
+# The playground: the same decisions built for the browser with wasm-bindgen
+# (feature `web`), and wasm-bindgen-cli at exactly the version Cargo.lock holds.
+# (Not --locked: the CLI's own lock file names crates this registry lacks.)
+WASM_BINDGEN_VERSION := $(shell sed -n '/^name = "wasm-bindgen"$$/{n;s/^version = "\(.*\)"/\1/p;}' Cargo.lock)
+WASM_BINDGEN := target/tools/bin/wasm-bindgen
+WEB_WASM := target/wasm32-unknown-unknown/release/native_sidecar_policy.wasm
+PLAYGROUND_PKG := playground/pkg/native_sidecar_policy.js
+PLAYGROUND_PORT ?= 8080
+
+$(WASM_BINDGEN): Cargo.lock
+	@$(WASM_BINDGEN) --version 2>/dev/null | grep -qx "wasm-bindgen $(WASM_BINDGEN_VERSION)" || \
+	  cargo install --quiet wasm-bindgen-cli --version =$(WASM_BINDGEN_VERSION) --root target/tools
+	@touch $@
+
+# strip=debuginfo: wasm-bindgen reads the target_features section that strip=true drops.
+$(PLAYGROUND_PKG): setup $(WASM_BINDGEN) $(shell find src -type f) Cargo.toml Cargo.lock
+	CARGO_PROFILE_RELEASE_STRIP=debuginfo cargo build --locked --lib --release \
+	  --target wasm32-unknown-unknown --no-default-features --features web
+	$(WASM_BINDGEN) --target web --no-typescript --out-dir playground/pkg $(WEB_WASM)
+
+playground-build: $(PLAYGROUND_PKG)
+
+# Builds the playground and serves it on http://127.0.0.1:$(PLAYGROUND_PORT)/
+playground: $(PLAYGROUND_PKG)
+	node playground/serve.mjs $(PLAYGROUND_PORT)
+
+# The playground's module in Node, then the page in headless Chromium (skipped,
+# saying so, where Chromium or playwright-core could not be installed).
+playground-test: $(PLAYGROUND_PKG)
+	node --test --test-reporter=spec playground/test/
 
 # Release artefacts, as Kubewarden's release workflow builds them.
 policy.wasm: $(WASM)
@@ -46,10 +87,12 @@ artifacthub-pkg.yml: metadata.yml questions-ui.yml
 bump-version:
 	scripts/bump-version.sh $(VERSION)
 
-# The policy's own code must be panic-free (see the lints in src/lib.rs).
+# The policy's own code must be panic-free (see the lints in src/lib.rs), in
+# both builds: the waPC module and the playground.
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --locked --lib -- -D warnings
+	cargo clippy --locked --lib --target wasm32-unknown-unknown --no-default-features --features web -- -D warnings
 
 fmt:
 	cargo fmt --all

@@ -1,37 +1,40 @@
-//! The waPC side: payload bytes in, Kubewarden response bytes out. The only
-//! place the request object itself is changed (through `Plan::apply_to`);
-//! `decide` only ever applies edits to a copy, to plan on top of them.
+//! Payload bytes in, verdict out: the one evaluation both front ends run (the
+//! waPC module in `wapc`, the browser playground in `web`). The only place the
+//! request object itself is changed (through `Plan::apply_to`); `decide` only
+//! ever applies edits to a copy, to plan on top of them.
 
-use kubewarden_policy_sdk::response::ValidationResponse;
-use kubewarden_policy_sdk::settings::{SettingsValidationResponse, Validatable};
-use kubewarden_policy_sdk::wapc_guest::CallResult;
+use serde::Serialize;
 use serde_json::Value;
 
-use crate::cluster::{Cluster, Host};
+use crate::cluster::Cluster;
 use crate::decide::decide;
 use crate::plan::Plan;
 use crate::request::Request;
 use crate::settings::Settings;
 
-/// waPC `validate`.
-pub fn validate(payload: &[u8]) -> CallResult {
-    Ok(serde_json::to_vec(&evaluate(payload, &Host))?)
+/// What the policy answers about one request: Kubewarden's
+/// `ValidationResponse`, field for field and serialised the same way (the
+/// policy sets no audit annotations).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Verdict {
+    pub accepted: bool,
+    pub message: Option<String>,
+    pub code: Option<u16>,
+    pub mutated_object: Option<Value>,
+    pub warnings: Option<Vec<String>>,
 }
 
-/// waPC `validate_settings`.
-pub fn validate_settings(payload: &[u8]) -> CallResult {
-    let verdict = serde_json::from_slice::<Value>(payload)
+/// What `validate_settings` decides about a settings payload: the policy
+/// loads, or the message that names the offending field.
+pub fn check_settings(payload: &[u8]) -> Result<(), String> {
+    serde_json::from_slice::<Value>(payload)
         .map_err(|e| format!("invalid settings: not JSON: {e}"))
         .and_then(|value| Settings::from_value(&value).map_err(|e| e.to_string()))
-        .and_then(|settings| settings.validate());
-    Ok(serde_json::to_vec(&SettingsValidationResponse {
-        valid: verdict.is_ok(),
-        message: verdict.err(),
-    })?)
+        .and_then(|settings| settings.check())
 }
 
 /// The whole evaluation of one `{"settings": …, "request": …}` payload.
-pub fn evaluate(payload: &[u8], cluster: &dyn Cluster) -> ValidationResponse {
+pub fn evaluate(payload: &[u8], cluster: &dyn Cluster) -> Verdict {
     let mut payload: Value = match serde_json::from_slice(payload) {
         Ok(payload) => payload,
         Err(e) => return respond_rejected(format!("malformed validation payload: {e}")),
@@ -52,15 +55,14 @@ pub fn evaluate(payload: &[u8], cluster: &dyn Cluster) -> ValidationResponse {
 
 /// Turns a plan into the response: rejected, accepted, or accepted with the
 /// request object plus the plan's additions.
-fn respond(mut plan: Plan, object: Option<Value>) -> ValidationResponse {
+fn respond(mut plan: Plan, object: Option<Value>) -> Verdict {
     let warnings = Some(std::mem::take(&mut plan.warnings)).filter(|w| !w.is_empty());
     if !plan.rejections.is_empty() {
-        return ValidationResponse {
+        return Verdict {
             accepted: false,
             message: Some(plan.rejections.join("\n")),
             code: Some(400),
             mutated_object: None,
-            audit_annotations: None,
             warnings,
         };
     }
@@ -71,16 +73,15 @@ fn respond(mut plan: Plan, object: Option<Value>) -> ValidationResponse {
         },
         _ => None,
     };
-    ValidationResponse {
+    Verdict {
         accepted: true,
         message: None,
         code: None,
         mutated_object,
-        audit_annotations: None,
         warnings,
     }
 }
 
-fn respond_rejected(message: String) -> ValidationResponse {
+fn respond_rejected(message: String) -> Verdict {
     respond(Plan::rejected(message), None)
 }

@@ -1,13 +1,9 @@
-//! The context-aware questions the policy asks about the cluster. `Host` asks
-//! Kubewarden's host capabilities; tests answer from fixtures. A failed answer
-//! is a value the decisions turn into a warning, never a panic.
+//! The context-aware questions the policy asks about the cluster. The waPC
+//! module asks Kubewarden's host capabilities (`wapc::Host`); the playground
+//! and the tests answer from a `Snapshot` of objects. A failed answer is a
+//! value the decisions turn into a warning, never a panic.
 
-use std::collections::BTreeSet;
-
-use kubewarden_policy_sdk::host_capabilities::kubernetes::{
-    GetResourceRequest, ListAllResourcesRequest, get_resource,
-};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 pub trait Cluster {
     /// One namespaced resource as JSON; where the host supports field masks
@@ -25,86 +21,85 @@ pub trait Cluster {
     fn list_all(&self, api_version: &str, kind: &str, fields: &[&str]) -> Result<Vec<Value>, String>;
 }
 
-fn masks(fields: &[&str]) -> Option<BTreeSet<String>> {
-    Some(fields.iter().map(|f| (*f).to_owned()).collect())
+/// A cluster that holds exactly the given objects (Nodes, controllers), as
+/// the host's cache would answer about them; field masks are not applied:
+/// the decisions read only the fields they ask for.
+#[derive(Debug, Default, Clone)]
+pub struct Snapshot {
+    pub objects: Vec<Value>,
 }
 
-/// Kubewarden's host capabilities (the policy-server answers, from its cache).
-pub struct Host;
+impl Snapshot {
+    /// The objects of some documents, each a list, a `List` or `NodeList`
+    /// (whose items may leave out the `apiVersion` and `kind` the list
+    /// implies, as `kubectl get -o json` prints them), or one object.
+    pub fn from_documents(documents: impl IntoIterator<Item = Value>) -> Snapshot {
+        let objects = documents.into_iter().flat_map(|document| match document {
+            Value::Array(items) => items,
+            Value::Object(mut list) => match list.remove("items") {
+                Some(Value::Array(items)) => items.into_iter().map(|item| implied(item, &list)).collect(),
+                Some(other) => {
+                    list.insert("items".to_owned(), other);
+                    vec![Value::Object(list)]
+                }
+                None => vec![Value::Object(list)],
+            },
+            _ => Vec::new(),
+        });
+        Snapshot {
+            objects: objects.collect(),
+        }
+    }
 
-impl Cluster for Host {
+    fn of_kind<'s>(&'s self, api_version: &'s str, kind: &'s str) -> impl Iterator<Item = &'s Value> {
+        self.objects.iter().filter(move |object| {
+            object.get("apiVersion").and_then(Value::as_str) == Some(api_version)
+                && object.get("kind").and_then(Value::as_str) == Some(kind)
+        })
+    }
+}
+
+/// A list item with the `apiVersion` and `kind` its list implies, where it
+/// has none.
+fn implied(mut item: Value, list: &Map<String, Value>) -> Value {
+    let list_kind = list.get("kind").and_then(Value::as_str).unwrap_or_default();
+    let implied = [
+        ("apiVersion", list.get("apiVersion").and_then(Value::as_str)),
+        (
+            "kind",
+            list_kind.strip_suffix("List").filter(|kind| !kind.is_empty()),
+        ),
+    ];
+    if let Value::Object(fields) = &mut item {
+        for (key, value) in implied {
+            if let (false, Some(value)) = (fields.contains_key(key), value) {
+                fields.insert(key.to_owned(), Value::from(value));
+            }
+        }
+    }
+    item
+}
+
+impl Cluster for Snapshot {
     fn get_resource(
         &self,
         api_version: &str,
         kind: &str,
         namespace: &str,
         name: &str,
-        fields: &[&str],
+        _fields: &[&str],
     ) -> Result<Value, String> {
-        let request = GetResourceRequest {
-            api_version: api_version.to_owned(),
-            kind: kind.to_owned(),
-            name: name.to_owned(),
-            namespace: Some(namespace.to_owned()).filter(|ns| !ns.is_empty()),
-            disable_cache: false,
-            field_masks: masks(fields),
+        let is = |object: &Value, key: &str, expected: &str| {
+            let metadata = object.get("metadata").and_then(|m| m.get(key));
+            metadata.and_then(Value::as_str).unwrap_or_default() == expected
         };
-        get_resource::<Value>(&request).map_err(|e| e.to_string())
+        self.of_kind(api_version, kind)
+            .find(|object| is(object, "name", name) && is(object, "namespace", namespace))
+            .cloned()
+            .ok_or_else(|| format!("{kind} {namespace}/{name} not found"))
     }
 
-    fn list_all(&self, api_version: &str, kind: &str, fields: &[&str]) -> Result<Vec<Value>, String> {
-        // The SDK's list_all_resources wants a typed k8s-openapi list; the
-        // host call itself is the same, read here as JSON.
-        let request = ListAllResourcesRequest {
-            api_version: api_version.to_owned(),
-            kind: kind.to_owned(),
-            label_selector: None,
-            field_selector: None,
-            field_masks: masks(fields),
-        };
-        let payload = serde_json::to_vec(&request).map_err(|e| e.to_string())?;
-        let answer = kubewarden_policy_sdk::wapc_guest::host_call(
-            "kubewarden",
-            "kubernetes",
-            "list_resources_all",
-            &payload,
-        )
-        .map_err(|e| e.to_string())?;
-        let mut list: Value =
-            serde_json::from_slice(&answer).map_err(|e| format!("unreadable {kind} list: {e}"))?;
-        match list.get_mut("items").map(Value::take) {
-            Some(Value::Array(items)) => Ok(items),
-            _ => Err(format!("the {kind} list has no items")),
-        }
-    }
-}
-
-/// A cluster answered from fixtures, for unit tests.
-#[cfg(test)]
-pub struct Fixture {
-    /// The Node list, or the host's error.
-    pub nodes: Result<Vec<Value>, String>,
-}
-
-#[cfg(test)]
-impl Fixture {
-    pub fn unreachable() -> Fixture {
-        Fixture {
-            nodes: Err("no cluster in unit tests".to_owned()),
-        }
-    }
-}
-
-#[cfg(test)]
-impl Cluster for Fixture {
-    fn get_resource(&self, _: &str, kind: &str, _: &str, name: &str, _: &[&str]) -> Result<Value, String> {
-        Err(format!("{kind} {name} not found"))
-    }
-
-    fn list_all(&self, _: &str, kind: &str, _: &[&str]) -> Result<Vec<Value>, String> {
-        match kind {
-            "Node" => self.nodes.clone(),
-            _ => Err(format!("no {kind} fixture")),
-        }
+    fn list_all(&self, api_version: &str, kind: &str, _fields: &[&str]) -> Result<Vec<Value>, String> {
+        Ok(self.of_kind(api_version, kind).cloned().collect())
     }
 }

@@ -526,7 +526,7 @@ fn status(previous: Option<&str>, injected: &[&Template], mode: Mode, why: Optio
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::Fixture;
+    use crate::cluster::Snapshot;
     use crate::request::Request;
     use crate::settings::Settings;
     use rstest::rstest;
@@ -556,7 +556,7 @@ mod tests {
         let view = Request::from_admission_request(request).expect("well formed");
         let workload = view.workload().expect("well formed").expect("a pod");
         let mut plan = Plan::default();
-        plan_injection(compiled, &workload, &Fixture::unreachable(), &mut plan);
+        plan_injection(compiled, &workload, &Snapshot::default(), &mut plan);
         let mut object = view.object.clone();
         plan.apply_to(&mut object).expect("edits apply");
         (object, plan.warnings)

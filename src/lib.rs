@@ -1,8 +1,9 @@
 //! native-sidecar-policy: a Kubewarden policy that injects Kubernetes native
 //! sidecars (init containers with `restartPolicy: Always`).
 //!
-//! This file only registers the waPC functions; `adapter` turns payloads into
-//! calls of the pure `decide`.
+//! This file only registers the waPC functions (`wapc`); `adapter` turns
+//! payloads into calls of the pure `decide`. With the `web` feature instead,
+//! `web` exports the same evaluation to the browser playground.
 
 // A panic traps the module, and with `failurePolicy: Fail` that blocks every
 // pod in scope: no path from request or settings input may panic.
@@ -27,13 +28,18 @@ pub mod plan;
 pub mod request;
 pub mod settings;
 pub mod stripped;
+#[cfg(feature = "wapc")]
+pub mod wapc;
+#[cfg(feature = "web")]
+pub mod web;
 
-use kubewarden_policy_sdk::protocol_version_guest;
-use kubewarden_policy_sdk::wapc_guest::register_function;
-
+#[cfg(feature = "wapc")]
 #[unsafe(no_mangle)]
 pub extern "C" fn wapc_init() {
-    register_function("validate", adapter::validate);
-    register_function("validate_settings", adapter::validate_settings);
+    use kubewarden_policy_sdk::protocol_version_guest;
+    use kubewarden_policy_sdk::wapc_guest::register_function;
+
+    register_function("validate", wapc::validate);
+    register_function("validate_settings", wapc::validate_settings);
     register_function("protocol_version", protocol_version_guest);
 }

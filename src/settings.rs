@@ -8,7 +8,6 @@ use std::collections::HashSet;
 use std::fmt;
 
 use k8s_openapi::api::core::v1::{Container, EnvVar, Volume, VolumeMount};
-use kubewarden_policy_sdk::settings::Validatable;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -446,10 +445,10 @@ impl Settings {
     }
 }
 
-/// What `validate_settings` checks when the policy loads: the types of every
-/// Kubernetes object in the templates, then all that `compile` checks.
-impl Validatable for Settings {
-    fn validate(&self) -> Result<(), String> {
+impl Settings {
+    /// What `validate_settings` checks when the policy loads: the types of
+    /// every Kubernetes object in the templates, then all that `compile` checks.
+    pub fn check(&self) -> Result<(), String> {
         self.sidecars
             .iter()
             .enumerate()
@@ -763,7 +762,7 @@ mod tests {
     fn error_of(settings: Value) -> String {
         match Settings::from_value(&settings)
             .map_err(|e| e.to_string())
-            .and_then(|s| s.validate())
+            .and_then(|s| s.check())
         {
             Ok(()) => "accepted".to_owned(),
             Err(e) => e,

@@ -1,0 +1,97 @@
+//! The Kubewarden policy module: waPC functions over `adapter`, and the
+//! cluster answered by Kubewarden's host capabilities.
+
+use std::collections::BTreeSet;
+
+use kubewarden_policy_sdk::host_capabilities::kubernetes::{
+    GetResourceRequest, ListAllResourcesRequest, get_resource,
+};
+use kubewarden_policy_sdk::response::ValidationResponse;
+use kubewarden_policy_sdk::settings::SettingsValidationResponse;
+use kubewarden_policy_sdk::wapc_guest::CallResult;
+use serde_json::Value;
+
+use crate::adapter::{Verdict, check_settings, evaluate};
+use crate::cluster::Cluster;
+
+/// waPC `validate`.
+pub fn validate(payload: &[u8]) -> CallResult {
+    let Verdict {
+        accepted,
+        message,
+        code,
+        mutated_object,
+        warnings,
+    } = evaluate(payload, &Host);
+    Ok(serde_json::to_vec(&ValidationResponse {
+        accepted,
+        message,
+        code,
+        mutated_object,
+        audit_annotations: None,
+        warnings,
+    })?)
+}
+
+/// waPC `validate_settings`.
+pub fn validate_settings(payload: &[u8]) -> CallResult {
+    let verdict = check_settings(payload);
+    Ok(serde_json::to_vec(&SettingsValidationResponse {
+        valid: verdict.is_ok(),
+        message: verdict.err(),
+    })?)
+}
+
+fn masks(fields: &[&str]) -> Option<BTreeSet<String>> {
+    Some(fields.iter().map(|f| (*f).to_owned()).collect())
+}
+
+/// Kubewarden's host capabilities (the policy-server answers, from its cache).
+pub struct Host;
+
+impl Cluster for Host {
+    fn get_resource(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+        fields: &[&str],
+    ) -> Result<Value, String> {
+        let request = GetResourceRequest {
+            api_version: api_version.to_owned(),
+            kind: kind.to_owned(),
+            name: name.to_owned(),
+            namespace: Some(namespace.to_owned()).filter(|ns| !ns.is_empty()),
+            disable_cache: false,
+            field_masks: masks(fields),
+        };
+        get_resource::<Value>(&request).map_err(|e| e.to_string())
+    }
+
+    fn list_all(&self, api_version: &str, kind: &str, fields: &[&str]) -> Result<Vec<Value>, String> {
+        // The SDK's list_all_resources wants a typed k8s-openapi list; the
+        // host call itself is the same, read here as JSON.
+        let request = ListAllResourcesRequest {
+            api_version: api_version.to_owned(),
+            kind: kind.to_owned(),
+            label_selector: None,
+            field_selector: None,
+            field_masks: masks(fields),
+        };
+        let payload = serde_json::to_vec(&request).map_err(|e| e.to_string())?;
+        let answer = kubewarden_policy_sdk::wapc_guest::host_call(
+            "kubewarden",
+            "kubernetes",
+            "list_resources_all",
+            &payload,
+        )
+        .map_err(|e| e.to_string())?;
+        let mut list: Value =
+            serde_json::from_slice(&answer).map_err(|e| format!("unreadable {kind} list: {e}"))?;
+        match list.get_mut("items").map(Value::take) {
+            Some(Value::Array(items)) => Ok(items),
+            _ => Err(format!("the {kind} list has no items")),
+        }
+    }
+}

@@ -1,0 +1,297 @@
+//! The browser playground's entry point: the texts an operator pastes become
+//! the `{"settings", "request"}` payload Kubewarden would send, evaluated by
+//! the same `adapter` the waPC module runs. What the host adds on top (the
+//! JSON Patch derived from `mutated_object`, the object once patched) is
+//! computed here too, so the page only displays.
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use similar::{ChangeTag, TextDiff};
+use wasm_bindgen::prelude::wasm_bindgen;
+
+use crate::adapter::{Verdict, check_settings, evaluate as evaluate_payload};
+use crate::cluster::Snapshot;
+
+/// Everything the page shows, as one JSON document.
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Evaluation {
+    /// Problems in what was pasted, each at its place; when there are any,
+    /// nothing was evaluated.
+    pub input_errors: Vec<InputError>,
+    /// `validate_settings`: settings it refuses keep the policy from loading.
+    pub settings: Option<SettingsVerdict>,
+    /// `validate`; its `mutated_object` is shown as `patch` and `patched`.
+    pub verdict: Option<Verdict>,
+    /// The JSON Patch Kubewarden derives from `mutated_object`.
+    pub patch: Option<json_patch::Patch>,
+    /// The object with that patch applied: what the API server stores.
+    pub patched: Option<Patched>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct InputError {
+    /// Which input: `operation`, `object`, `oldObject`, `settings`, `cluster`.
+    pub input: &'static str,
+    /// 1-based, when the parser knows it.
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub message: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SettingsVerdict {
+    pub valid: bool,
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Patched {
+    /// In the format the object was pasted in (`json` or `yaml`).
+    pub format: &'static str,
+    pub text: String,
+    /// 1-based lines of `text` that the patch added or changed.
+    pub changed: Vec<usize>,
+}
+
+/// Evaluates one request as the policy-server would. Each text is YAML or
+/// JSON; `old_object` is read on UPDATE only, `settings` may be empty (the
+/// defaults), `cluster` holds the Nodes and controllers the context-aware
+/// options look up (a list, a `List`, or several YAML documents).
+#[wasm_bindgen]
+pub fn evaluate(operation: &str, object: &str, old_object: &str, settings: &str, cluster: &str) -> String {
+    let evaluation = evaluate_texts(operation, object, old_object, settings, cluster);
+    serde_json::to_string(&evaluation).unwrap_or_else(|e| {
+        json!({"inputErrors": [{"input": "object", "message": e.to_string()}]}).to_string()
+    })
+}
+
+/// The policy's version, for the page.
+#[wasm_bindgen]
+pub fn version() -> String {
+    env!("CARGO_PKG_VERSION").to_owned()
+}
+
+fn evaluate_texts(
+    operation: &str,
+    object: &str,
+    old_object: &str,
+    settings: &str,
+    cluster: &str,
+) -> Evaluation {
+    let mut errors = Vec::new();
+    let mut read = |input: &'static str, text: &str| {
+        parse_documents(text)
+            .map_err(|error| errors.push(error.of(input)))
+            .ok()
+    };
+    let object_documents = read("object", object);
+    let old_documents = (operation == "UPDATE").then(|| read("oldObject", old_object));
+    let settings_documents = read("settings", settings);
+    let cluster_documents = read("cluster", cluster);
+
+    if !matches!(operation, "CREATE" | "UPDATE") {
+        errors.push(whole(
+            "operation",
+            format!("`{operation}`: the policy evaluates CREATE and UPDATE"),
+        ));
+    }
+    let object = object_documents.and_then(|documents| {
+        single(
+            "object",
+            documents,
+            "the Pod, Job or CronJob to evaluate",
+            &mut errors,
+        )
+    });
+    let old_object = old_documents.flatten().and_then(|documents| {
+        single(
+            "oldObject",
+            documents,
+            "the stored object, which an UPDATE always has",
+            &mut errors,
+        )
+    });
+    let settings = settings_documents.and_then(|mut documents| match documents.len() {
+        0 => Some(Value::Object(Default::default())),
+        1 => documents.pop().map(|(value, _)| value),
+        _ => {
+            errors.push(whole("settings", "one settings document, not several".to_owned()));
+            None
+        }
+    });
+    let cluster = cluster_documents
+        .map(|documents| Snapshot::from_documents(documents.into_iter().map(|(value, _)| value)));
+    let (Some((object, format)), Some(settings), Some(cluster), true) =
+        (object, settings, cluster, errors.is_empty())
+    else {
+        return Evaluation {
+            input_errors: errors,
+            ..Evaluation::default()
+        };
+    };
+    let old_object = old_object.map(|(value, _)| value);
+
+    let settings_verdict = check_settings(settings.to_string().as_bytes());
+    let valid = settings_verdict.is_ok();
+    let mut evaluation = Evaluation {
+        settings: Some(SettingsVerdict {
+            valid,
+            message: settings_verdict.err(),
+        }),
+        ..Evaluation::default()
+    };
+    if !valid {
+        return evaluation;
+    }
+    let payload = json!({"settings": settings, "request": admission_request(operation, &object, old_object)});
+    let mut verdict = evaluate_payload(payload.to_string().as_bytes(), &cluster);
+    if let Some(mutated) = verdict.mutated_object.take() {
+        let patch = json_patch::diff(&object, &mutated);
+        let mut patched = object.clone();
+        evaluation.patched = match json_patch::patch(&mut patched, &patch) {
+            Ok(()) => Some(highlighted(&object, &patched, format)),
+            Err(e) => {
+                errors.push(whole("object", format!("the policy's patch does not apply: {e}")));
+                None
+            }
+        };
+        evaluation.patch = Some(patch);
+    }
+    evaluation.verdict = Some(verdict);
+    evaluation.input_errors = errors;
+    evaluation
+}
+
+/// The AdmissionRequest the API server would send for `object`.
+fn admission_request(operation: &str, object: &Value, old_object: Option<Value>) -> Value {
+    let text = |pointer: &str| {
+        object
+            .pointer(pointer)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    };
+    let kind = text("/kind");
+    let (group, version) = text("/apiVersion")
+        .rsplit_once('/')
+        .unwrap_or(("", text("/apiVersion")));
+    let namespace = Some(text("/metadata/namespace"))
+        .filter(|ns| !ns.is_empty())
+        .unwrap_or("default");
+    json!({
+        "uid": "00000000-0000-0000-0000-00000000play",
+        "kind": {"group": group, "version": version, "kind": kind},
+        "resource": {"group": group, "version": version, "resource": format!("{}s", kind.to_lowercase())},
+        "name": text("/metadata/name"),
+        "namespace": namespace,
+        "operation": operation,
+        "userInfo": {"username": "playground"},
+        "object": object,
+        "oldObject": old_object,
+        "dryRun": false,
+    })
+}
+
+/// The patched object printed like the input, with the lines the patch added
+/// or changed.
+fn highlighted(original: &Value, patched: &Value, format: &'static str) -> Patched {
+    let print = |value: &Value| match format {
+        "json" => serde_json::to_string_pretty(value).unwrap_or_default(),
+        _ => serde_yaml::to_string(value).unwrap_or_default(),
+    };
+    let (before, text) = (print(original), print(patched));
+    let changed = TextDiff::from_lines(&before, &text)
+        .iter_all_changes()
+        .filter(|change| change.tag() == ChangeTag::Insert)
+        .filter_map(|change| change.new_index().map(|index| index + 1))
+        .collect();
+    Patched {
+        format,
+        text,
+        changed,
+    }
+}
+
+/// A pasted text's documents, each with the format it was written in. JSON
+/// is read as JSON (its error positions are exact); anything else as YAML,
+/// one value per `---` document.
+fn parse_documents(text: &str) -> Result<Vec<(Value, &'static str)>, Located> {
+    if text.trim_start().starts_with(['{', '[']) {
+        return serde_json::from_str(text)
+            .map(|value| vec![(value, "json")])
+            .map_err(|e| Located {
+                line: Some(e.line()),
+                column: Some(e.column()),
+                message: e.to_string(),
+            });
+    }
+    serde_yaml::Deserializer::from_str(text)
+        .map(|document| serde::Deserialize::deserialize(document).map(|value| (value, "yaml")))
+        .filter(|document| !matches!(document, Ok((Value::Null, _))))
+        .collect::<Result<_, serde_yaml::Error>>()
+        .map_err(|e| {
+            let location = e.location();
+            // The message repeats the place, which the page shows on its own.
+            let message = match &location {
+                Some(l) => e
+                    .to_string()
+                    .replace(&format!(" at line {} column {}", l.line(), l.column()), ""),
+                None => e.to_string(),
+            };
+            Located {
+                line: location.as_ref().map(|l| l.line()),
+                column: location.as_ref().map(|l| l.column()),
+                message,
+            }
+        })
+}
+
+struct Located {
+    line: Option<usize>,
+    column: Option<usize>,
+    message: String,
+}
+
+impl Located {
+    fn of(self, input: &'static str) -> InputError {
+        InputError {
+            input,
+            line: self.line,
+            column: self.column,
+            message: self.message,
+        }
+    }
+}
+
+fn whole(input: &'static str, message: String) -> InputError {
+    InputError {
+        input,
+        line: None,
+        column: None,
+        message,
+    }
+}
+
+/// The one object an input must hold.
+fn single(
+    input: &'static str,
+    mut documents: Vec<(Value, &'static str)>,
+    what: &str,
+    errors: &mut Vec<InputError>,
+) -> Option<(Value, &'static str)> {
+    match (documents.pop(), documents.is_empty()) {
+        (Some(document @ (Value::Object(_), _)), true) => Some(document),
+        (None, _) => {
+            errors.push(whole(input, format!("empty: paste {what}")));
+            None
+        }
+        (Some(_), true) => {
+            errors.push(whole(input, format!("not an object: paste {what}")));
+            None
+        }
+        (Some(_), false) => {
+            errors.push(whole(input, format!("several documents: paste only {what}")));
+            None
+        }
+    }
+}
