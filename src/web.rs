@@ -79,23 +79,52 @@ fn evaluate_texts(
     settings: &str,
     cluster: &str,
 ) -> Evaluation {
-    let mut errors = Vec::new();
-    let mut read = |input: &'static str, text: &str| {
-        parse_documents(text)
-            .map_err(|error| errors.push(error.of(input)))
-            .ok()
-    };
-    let object_documents = read("object", object);
-    let old_documents = (operation == "UPDATE").then(|| read("oldObject", old_object));
-    let settings_documents = read("settings", settings);
-    let cluster_documents = read("cluster", cluster);
+    match read_inputs(operation, object, old_object, settings, cluster) {
+        Ok(inputs) => evaluate_inputs(operation, inputs),
+        Err(input_errors) => Evaluation {
+            input_errors,
+            ..Evaluation::default()
+        },
+    }
+}
 
+/// What was pasted, read.
+struct Inputs {
+    object: Value,
+    /// How the object was written, to print the patched one the same way.
+    format: &'static str,
+    old_object: Option<Value>,
+    settings: Value,
+    cluster: Snapshot,
+}
+
+/// Every input read, or every problem found in them (not just the first).
+fn read_inputs(
+    operation: &str,
+    object: &str,
+    old_object: &str,
+    settings: &str,
+    cluster: &str,
+) -> Result<Inputs, Vec<InputError>> {
+    let mut errors = Vec::new();
     if !matches!(operation, "CREATE" | "UPDATE") {
         errors.push(whole(
             "operation",
             format!("`{operation}`: the policy evaluates CREATE and UPDATE"),
         ));
     }
+    let mut read = |input: &'static str, text: &str| {
+        parse_documents(text)
+            .map_err(|error| errors.push(error.of(input)))
+            .ok()
+    };
+    let object_documents = read("object", object);
+    // The API server sends the stored object on UPDATE only.
+    let old_documents = (operation == "UPDATE").then(|| read("oldObject", old_object));
+    let settings_documents = read("settings", settings);
+    let cluster = read("cluster", cluster)
+        .map(|documents| Snapshot::from_documents(documents.into_iter().map(|(value, _)| value)));
+
     let object = object_documents.and_then(|documents| {
         single(
             "object",
@@ -104,14 +133,19 @@ fn evaluate_texts(
             &mut errors,
         )
     });
-    let old_object = old_documents.flatten().and_then(|documents| {
-        single(
-            "oldObject",
-            documents,
-            "the stored object, which an UPDATE always has",
-            &mut errors,
-        )
-    });
+    let old_object = match old_documents {
+        Some(documents) => documents
+            .and_then(|documents| {
+                single(
+                    "oldObject",
+                    documents,
+                    "the stored object, which an UPDATE always has",
+                    &mut errors,
+                )
+            })
+            .map(|(value, _)| value),
+        None => None,
+    };
     let settings = settings_documents.and_then(|mut documents| match documents.len() {
         0 => Some(Value::Object(Default::default())),
         1 => documents.pop().map(|(value, _)| value),
@@ -120,28 +154,37 @@ fn evaluate_texts(
             None
         }
     });
-    let cluster = cluster_documents
-        .map(|documents| Snapshot::from_documents(documents.into_iter().map(|(value, _)| value)));
-    let (Some((object, format)), Some(settings), Some(cluster), true) =
-        (object, settings, cluster, errors.is_empty())
-    else {
-        return Evaluation {
-            input_errors: errors,
-            ..Evaluation::default()
-        };
-    };
-    let old_object = old_object.map(|(value, _)| value);
+    match (object, settings, cluster) {
+        (Some((object, format)), Some(settings), Some(cluster)) if errors.is_empty() => Ok(Inputs {
+            object,
+            format,
+            old_object,
+            settings,
+            cluster,
+        }),
+        _ => Err(errors),
+    }
+}
 
+/// `validate_settings`, then `validate` on the request the API server would
+/// send, then what the host derives from `mutated_object`.
+fn evaluate_inputs(operation: &str, inputs: Inputs) -> Evaluation {
+    let Inputs {
+        object,
+        format,
+        old_object,
+        settings,
+        cluster,
+    } = inputs;
     let settings_verdict = check_settings(settings.to_string().as_bytes());
-    let valid = settings_verdict.is_ok();
     let mut evaluation = Evaluation {
         settings: Some(SettingsVerdict {
-            valid,
+            valid: settings_verdict.is_ok(),
             message: settings_verdict.err(),
         }),
         ..Evaluation::default()
     };
-    if !valid {
+    if evaluation.settings.as_ref().is_some_and(|s| !s.valid) {
         return evaluation;
     }
     let payload = json!({"settings": settings, "request": admission_request(operation, &object, old_object)});
@@ -149,17 +192,17 @@ fn evaluate_texts(
     if let Some(mutated) = verdict.mutated_object.take() {
         let patch = json_patch::diff(&object, &mutated);
         let mut patched = object.clone();
-        evaluation.patched = match json_patch::patch(&mut patched, &patch) {
-            Ok(()) => Some(highlighted(&object, &patched, format)),
-            Err(e) => {
-                errors.push(whole("object", format!("the policy's patch does not apply: {e}")));
-                None
-            }
-        };
+        // A diff applies to the object it was computed from; if this one ever
+        // did not, the page says so instead of showing a wrong object.
+        match json_patch::patch(&mut patched, &patch) {
+            Ok(()) => evaluation.patched = Some(highlighted(&object, &patched, format)),
+            Err(e) => evaluation
+                .input_errors
+                .push(whole("object", format!("the patch does not apply: {e}"))),
+        }
         evaluation.patch = Some(patch);
     }
     evaluation.verdict = Some(verdict);
-    evaluation.input_errors = errors;
     evaluation
 }
 
