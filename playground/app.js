@@ -97,6 +97,8 @@ function render(evaluation) {
   } else {
     showVerdict('Accepted', 'accepted');
   }
+  $('notes').textContent = evaluation.notes.join('\n');
+  $('notes').hidden = !evaluation.notes.length;
   setText('message', verdict?.message ?? (settings && !settings.valid ? settings.message : ''));
   showWarnings(verdict?.warnings);
   setText('patch', patch ? JSON.stringify(patch, null, 2) : '');

@@ -4,6 +4,8 @@
 //! JSON Patch derived from `mutated_object`, the object once patched) is
 //! computed here too, so the page only displays.
 
+use std::sync::OnceLock;
+
 use serde::Serialize;
 use serde_json::{Value, json};
 use similar::{ChangeTag, TextDiff};
@@ -27,6 +29,8 @@ pub struct Evaluation {
     pub patch: Option<json_patch::Patch>,
     /// The object with that patch applied: what the API server stores.
     pub patched: Option<Patched>,
+    /// What the page should add about how Kubewarden would route the request.
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -187,7 +191,9 @@ fn evaluate_inputs(operation: &str, inputs: Inputs) -> Evaluation {
     if evaluation.settings.as_ref().is_some_and(|s| !s.valid) {
         return evaluation;
     }
-    let payload = json!({"settings": settings, "request": admission_request(operation, &object, old_object)});
+    let request = admission_request(operation, &object, old_object);
+    evaluation.notes.extend(unrouted(&request));
+    let payload = json!({"settings": settings, "request": request});
     let mut verdict = evaluate_payload(payload.to_string().as_bytes(), &cluster);
     if let Some(mutated) = verdict.mutated_object.take() {
         let patch = json_patch::diff(&object, &mutated);
@@ -235,6 +241,53 @@ fn admission_request(operation: &str, object: &Value, old_object: Option<Value>)
     })
 }
 
+/// The rules Kubewarden registers the policy with: what the API server sends it.
+const METADATA: &str = include_str!("../metadata.yml");
+
+/// A note when `request` is one the API server would not send the policy
+/// (no rule of `metadata.yml` names its resource and operation): the verdict
+/// is what the policy answers when asked anyway.
+fn unrouted(request: &Value) -> Option<String> {
+    static RULES: OnceLock<Vec<Value>> = OnceLock::new();
+    let rules = RULES.get_or_init(|| {
+        serde_yaml::from_str::<Value>(METADATA)
+            .ok()
+            .and_then(|metadata| metadata.get("rules")?.as_array().cloned())
+            .unwrap_or_default()
+    });
+    let names = |rule: &Value, list: &str, wanted: &Value| {
+        rule.get(list)
+            .and_then(Value::as_array)
+            .is_some_and(|names| names.iter().any(|name| name == wanted || name == "*"))
+    };
+    let at = |pointer: &str| request.pointer(pointer).unwrap_or(&Value::Null);
+    let routed = rules.iter().any(|rule| {
+        names(rule, "apiGroups", at("/resource/group"))
+            && names(rule, "apiVersions", at("/resource/version"))
+            && names(rule, "resources", at("/resource/resource"))
+            && names(rule, "operations", at("/operation"))
+    });
+    (!routed).then(|| {
+        let named = rules
+            .iter()
+            .map(|rule| {
+                let list = |key: &str| {
+                    let names = rule.get(key).and_then(Value::as_array).into_iter().flatten();
+                    names.filter_map(Value::as_str).collect::<Vec<_>>().join(", ")
+                };
+                format!("{} on {}", list("resources"), list("operations"))
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        format!(
+            "Kubewarden would not send this policy a {} of a {}: the rules in its metadata.yml name {named}. \
+             The verdict is what the policy answers if asked anyway.",
+            at("/operation").as_str().unwrap_or_default(),
+            at("/kind/kind").as_str().unwrap_or_default(),
+        )
+    })
+}
+
 /// The patched object printed like the input, with the lines the patch added
 /// or changed.
 fn highlighted(original: &Value, patched: &Value, format: &'static str) -> Patched {
@@ -262,31 +315,13 @@ fn parse_documents(text: &str) -> Result<Vec<(Value, &'static str)>, Located> {
     if text.trim_start().starts_with(['{', '[']) {
         return serde_json::from_str(text)
             .map(|value| vec![(value, "json")])
-            .map_err(|e| Located {
-                line: Some(e.line()),
-                column: Some(e.column()),
-                message: e.to_string(),
-            });
+            .map_err(|e| Located::new(e.to_string(), Some((e.line(), e.column()))));
     }
     serde_yaml::Deserializer::from_str(text)
         .map(|document| serde::Deserialize::deserialize(document).map(|value| (value, "yaml")))
         .filter(|document| !matches!(document, Ok((Value::Null, _))))
         .collect::<Result<_, serde_yaml::Error>>()
-        .map_err(|e| {
-            let location = e.location();
-            // The message repeats the place, which the page shows on its own.
-            let message = match &location {
-                Some(l) => e
-                    .to_string()
-                    .replace(&format!(" at line {} column {}", l.line(), l.column()), ""),
-                None => e.to_string(),
-            };
-            Located {
-                line: location.as_ref().map(|l| l.line()),
-                column: location.as_ref().map(|l| l.column()),
-                message,
-            }
-        })
+        .map_err(|e| Located::new(e.to_string(), e.location().map(|l| (l.line(), l.column()))))
 }
 
 struct Located {
@@ -296,6 +331,20 @@ struct Located {
 }
 
 impl Located {
+    /// Both parsers end their messages with the place, which the page shows
+    /// on its own.
+    fn new(message: String, place: Option<(usize, usize)>) -> Located {
+        let message = match place {
+            Some((line, column)) => message.replace(&format!(" at line {line} column {column}"), ""),
+            None => message,
+        };
+        Located {
+            line: place.map(|(line, _)| line),
+            column: place.map(|(_, column)| column),
+            message,
+        }
+    }
+
     fn of(self, input: &'static str) -> InputError {
         InputError {
             input,
@@ -323,7 +372,23 @@ fn single(
     errors: &mut Vec<InputError>,
 ) -> Option<(Value, &'static str)> {
     match (documents.pop(), documents.is_empty()) {
-        (Some(document @ (Value::Object(_), _)), true) => Some(document),
+        (Some(document @ (Value::Object(_), _)), true) => {
+            let missing = ["apiVersion", "kind"]
+                .into_iter()
+                .filter(|key| !document.0.get(key).is_some_and(Value::is_string))
+                .collect::<Vec<_>>();
+            if missing.is_empty() {
+                return Some(document);
+            }
+            errors.push(whole(
+                input,
+                format!(
+                    "no {}: the API server only admits objects that say what they are; paste {what}",
+                    missing.join(" and ")
+                ),
+            ));
+            None
+        }
         (None, _) => {
             errors.push(whole(input, format!("empty: paste {what}")));
             None

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use native_sidecar_policy::adapter::validate_settings;
+use native_sidecar_policy::wapc::validate_settings;
 use native_sidecar_policy::settings::Settings;
 
 fuzz_target!(|data: &[u8]| {

@@ -95,6 +95,7 @@ test('input errors are reported per input, with line and column where known', ()
     [{ cluster: 'items:\n\t- x\n' }, { input: 'cluster', line: 2 }],
     [{ operation: 'DELETE' }, { input: 'operation', line: null }],
     [{ operation: 'UPDATE', oldObject: '' }, { input: 'oldObject', line: null }],
+    [{ object: 'metadata: {name: web}\n' }, { input: 'object', line: null }],
   ];
   for (const [change, expected] of cases) {
     const evaluation = evaluate({ ...base, ...change });
@@ -111,4 +112,23 @@ test('settings the module refuses are refused here, naming the field', () => {
   assert.equal(evaluation.settings.valid, false);
   assert.match(evaluation.settings.message, /sidecars\[0\]\.container\.image/);
   assert.equal(evaluation.verdict, null);
+});
+
+test('a kind the policy is not registered for is evaluated, with a note saying Kubewarden would not send it', () => {
+  const object = 'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec: {}\n';
+  const evaluation = evaluate({ object });
+  assert.equal(evaluation.verdict.accepted, true);
+  assert.equal(evaluation.notes.length, 1);
+  assert.match(evaluation.notes[0], /^Kubewarden would not send this policy a CREATE of a Deployment: .* pods on CREATE, UPDATE/);
+  assert.deepEqual(evaluate(example('inject-volumes')).notes, []);
+});
+
+test('hostile YAML is refused quickly, with the parser\'s reason', { timeout: 10000 }, () => {
+  const level = (name, below) => `${name}: &${name} [${Array(9).fill(`*${below}`).join(',')}]\n`;
+  const laughs = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
+    + [...'bcdefghi'].map((name, i) => level(name, 'abcdefgh'[i])).join('');
+  assert.match(evaluate({ object: laughs }).inputErrors[0].message, /repetition limit exceeded/);
+  assert.match(evaluate({ object: '['.repeat(100000) }).inputErrors[0].message, /recursion limit exceeded/);
+  assert.match(evaluate({ settings: `sidecars:\n  ${'['.repeat(100000)}` }).inputErrors[0].message,
+    /recursion limit exceeded/);
 });
