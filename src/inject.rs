@@ -128,8 +128,7 @@ pub fn plan_injection(compiled: &Compiled, workload: &Workload, cluster: &dyn Cl
     if chosen.is_empty() {
         return;
     }
-    let spec = &workload.spec;
-    if spec.host_network() && !compiled.inject_host_network_pods {
+    if workload.spec.host_network() && !compiled.inject_host_network_pods {
         if ask(workload) != Ask::Nothing {
             plan.warn(
                 "no sidecar injected: the pod uses hostNetwork and this policy is configured \
@@ -139,68 +138,66 @@ pub fn plan_injection(compiled: &Compiled, workload: &Workload, cluster: &dyn Cl
         }
         return;
     }
-
-    let spec_at = &workload.spec_pointer;
-    let mut init = InitSlots {
-        slots: spec.init_containers.iter().map(|c| (c.name, None)).collect(),
-    };
-    let mut added_volumes: Vec<(&str, &Value)> = Vec::new();
-    // Per regular container, what this pass adds: (mount names, mount paths, env names).
-    let mut app_added: Vec<(Vec<&str>, Vec<&str>, Vec<&str>)> =
-        vec![Default::default(); spec.containers.len()];
-    let mut injected: Vec<&Template> = Vec::new();
-    // Decided at the first template that is not in the pod yet: a pod that
-    // already has its sidecars costs no node lookup.
-    let mut decided: Option<(Mode, Option<String>)> = None;
-
     report_forged_markers(compiled, workload, plan);
-
-    'templates: for template in chosen {
-        if let Some(existing) = spec.all_containers().find(|c| c.name == template.container_name) {
-            if !injected_by(template, existing) {
-                let clash = format!(
-                    "the pod already has a container named {:?} that is not the sidecar of template {:?}",
-                    template.container_name, template.id
-                );
-                if template.injection == Injection::Always && !compiled.allow_opt_out {
-                    plan.reject(format!(
-                        "{clash}, which the cluster operator requires in every pod (injection: always, \
-                         allowOptOut: false): rename the pod's container"
-                    ));
-                    return;
-                }
-                plan.warn(format!(
-                    "sidecar template {:?} not injected: {clash}",
-                    template.id
-                ));
-            }
-            continue;
+    let mut pass = Pass::new(compiled, workload);
+    for template in chosen {
+        match pass.inject(template, cluster, plan) {
+            Ok(()) | Err(Skip::Template) => {}
+            Err(Skip::Pod) => return,
         }
-        let mode = match &decided {
-            Some((mode, _)) => *mode,
-            None => match compat::mode_for(&compiled.native_support, workload, cluster, plan) {
-                Some((Mode::Legacy, _))
-                    if spec.runs_to_completion() && job_check_refuses_legacy(compiled) =>
-                {
-                    plan.warn(format!(
-                        "no sidecar injected: as regular containers (legacy mode) they would keep this pod \
-                         (restartPolicy {}) from completing, which this policy's jobSidecars.action refuses",
-                        spec.restart_policy()
-                    ));
-                    return;
-                }
-                Some((mode, why)) => {
-                    decided = Some((mode, why));
-                    mode
-                }
-                None => return,
+    }
+    pass.finish(plan);
+}
+
+/// Why a template is not injected (the plan says why): only this template,
+/// or nothing more for this pod.
+enum Skip {
+    Template,
+    Pod,
+}
+
+/// One injection pass over the chosen templates, in settings order: what it
+/// has added so far, which the next template's placement, volumes and
+/// app-container additions must see.
+struct Pass<'x> {
+    compiled: &'x Compiled,
+    workload: &'x Workload<'x>,
+    /// `initContainers` as they will be after the templates so far.
+    init: InitSlots<'x, 'x>,
+    added_volumes: Vec<(&'x str, &'x Value)>,
+    /// Per regular container, what this pass adds: (mount names, mount paths, env names).
+    app_added: Vec<(Vec<&'x str>, Vec<&'x str>, Vec<&'x str>)>,
+    injected: Vec<&'x Template>,
+    /// Decided at the first template that is not in the pod yet: a pod that
+    /// already has its sidecars costs no node lookup.
+    decided: Option<(Mode, Option<String>)>,
+}
+
+impl<'x> Pass<'x> {
+    fn new(compiled: &'x Compiled, workload: &'x Workload<'x>) -> Self {
+        let spec = &workload.spec;
+        Pass {
+            compiled,
+            workload,
+            init: InitSlots {
+                slots: spec.init_containers.iter().map(|c| (c.name, None)).collect(),
             },
-        };
+            added_volumes: Vec::new(),
+            app_added: vec![Default::default(); spec.containers.len()],
+            injected: Vec::new(),
+            decided: None,
+        }
+    }
+
+    fn inject(&mut self, template: &'x Template, cluster: &dyn Cluster, plan: &mut Plan) -> Result<(), Skip> {
+        self.not_in_pod_yet(template, plan)?;
+        let mode = self.mode(cluster, plan)?;
         let twins = match (mode, &template.twins) {
             (Mode::Universal, Some(twins)) => Some(twins),
-            (Mode::Universal, None) => continue,
+            (Mode::Universal, None) => return Err(Skip::Template),
             _ => None,
         };
+        let spec = &self.workload.spec;
         let legacy_twin = twins.map(|t| t.legacy_for(spec.runs_to_completion()));
         if let Some(name) = legacy_twin.and_then(|t| t.get("name")).and_then(Value::as_str)
             && spec.all_containers().any(|c| c.name == name)
@@ -209,57 +206,19 @@ pub fn plan_injection(compiled: &Compiled, workload: &Workload, cluster: &dyn Cl
                 "sidecar template {:?} not injected: the pod already has a container named {name:?}",
                 template.id
             ));
-            continue;
+            return Err(Skip::Template);
         }
-
-        let mut new_volumes = Vec::new();
-        let volumes = template.volumes.iter().map(|(name, v)| (name.as_str(), v));
         let handshake = twins.map(|t| (compat::HANDSHAKE_VOLUME, &t.volume));
-        for (name, definition) in volumes.chain(handshake) {
-            let present = spec.volume(name).or_else(|| find(&added_volumes, name));
-            match present {
-                Some(theirs) if covers(theirs, definition) => {}
-                Some(_) => {
-                    plan.warn(format!(
-                        "sidecar template {:?} not injected: the pod already has a different volume \
-                         named {name:?}; rename one of them",
-                        template.id
-                    ));
-                    continue 'templates;
-                }
-                None => new_volumes.push((name, definition)),
-            }
-        }
-        let pod_has = |name: &str| spec.volume(name).is_some() || find(&added_volumes, name).is_some();
-        if let Some(missing) = template
-            .mounted_volumes
-            .iter()
-            .find(|name| !pod_has(name) && !new_volumes.iter().any(|(n, _)| n == name))
-        {
-            plan.warn(format!(
-                "sidecar template {:?} not injected: it mounts volume {missing:?}, which neither the \
-                 template nor the pod defines; add the volume to the pod",
-                template.id
-            ));
-            continue;
-        }
+        let new_volumes = self.new_volumes(template, handshake, plan)?;
 
+        let spec_at = &self.workload.spec_pointer;
         let init_container = match (mode, twins) {
             (Mode::Native, _) => Some(&template.native_container),
             (Mode::Universal, Some(twins)) => Some(&twins.native),
             _ => None,
         };
         if let Some(container) = init_container {
-            let (index, anchor) = init.place(&template.position).unwrap_or_else(|| {
-                plan.warn(format!(
-                    "sidecar {:?}: position {} names an init container the pod does not have; placed first",
-                    template.container_name,
-                    position_text(&template.position)
-                ));
-                (init.after_ours(0, &Anchor::First), Some(Anchor::First))
-            });
-            init.slots
-                .insert(index, (template.container_name.as_str(), anchor));
+            let index = self.init_index(template, plan);
             plan.edits.push(Edit::Insert {
                 list: format!("{spec_at}/initContainers"),
                 at: At::Index(index),
@@ -278,49 +237,165 @@ pub fn plan_injection(compiled: &Compiled, workload: &Workload, cluster: &dyn Cl
             });
         }
         for (name, definition) in new_volumes {
-            added_volumes.push((name, definition));
+            self.added_volumes.push((name, definition));
             plan.edits.push(Edit::Insert {
                 list: format!("{spec_at}/volumes"),
                 at: At::End,
                 value: definition.clone(),
             });
         }
-        for (container, added) in spec.containers.iter().zip(app_added.iter_mut()) {
+        for (container, added) in spec.containers.iter().zip(self.app_added.iter_mut()) {
             add_to_app_container(template, container, added, spec_at, plan);
         }
-        injected.push(template);
+        self.injected.push(template);
+        Ok(())
     }
 
-    let Some((mode, why)) = decided.filter(|_| !injected.is_empty()) else {
-        return;
-    };
-    match mode {
-        // Only with jobSidecars warn or ignore (see job_check_refuses_legacy).
-        Mode::Legacy if spec.runs_to_completion() => plan.warn(format!(
-            "sidecar(s) {} injected as regular containers (legacy mode): they will keep this pod \
-             (restartPolicy {}) from completing",
-            injected
-                .iter()
-                .map(|t| t.container_name.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-            spec.restart_policy()
-        )),
-        Mode::Legacy => {}
-        Mode::Native | Mode::Universal => {
-            compat::require_supported_nodes(&compiled.native_support, workload, plan)
+    /// A container of the template's name is either this sidecar, injected
+    /// before (nothing to do: idempotence), or the pod's own.
+    fn not_in_pod_yet(&self, template: &Template, plan: &mut Plan) -> Result<(), Skip> {
+        let spec = &self.workload.spec;
+        let Some(existing) = spec.all_containers().find(|c| c.name == template.container_name) else {
+            return Ok(());
+        };
+        if injected_by(template, existing) {
+            return Err(Skip::Template);
+        }
+        let clash = format!(
+            "the pod already has a container named {:?} that is not the sidecar of template {:?}",
+            template.container_name, template.id
+        );
+        if template.injection == Injection::Always && !self.compiled.allow_opt_out {
+            plan.reject(format!(
+                "{clash}, which the cluster operator requires in every pod (injection: always, \
+                 allowOptOut: false): rename the pod's container"
+            ));
+            return Err(Skip::Pod);
+        }
+        plan.warn(format!(
+            "sidecar template {:?} not injected: {clash}",
+            template.id
+        ));
+        Err(Skip::Template)
+    }
+
+    /// Native, legacy or universal: decided once per pod.
+    fn mode(&mut self, cluster: &dyn Cluster, plan: &mut Plan) -> Result<Mode, Skip> {
+        if let Some((mode, _)) = &self.decided {
+            return Ok(*mode);
+        }
+        let spec = &self.workload.spec;
+        match compat::mode_for(&self.compiled.native_support, self.workload, cluster, plan) {
+            Some((Mode::Legacy, _))
+                if spec.runs_to_completion() && job_check_refuses_legacy(self.compiled) =>
+            {
+                plan.warn(format!(
+                    "no sidecar injected: as regular containers (legacy mode) they would keep this pod \
+                     (restartPolicy {}) from completing, which this policy's jobSidecars.action refuses",
+                    spec.restart_policy()
+                ));
+                Err(Skip::Pod)
+            }
+            Some((mode, why)) => {
+                self.decided = Some((mode, why));
+                Ok(mode)
+            }
+            None => Err(Skip::Pod),
         }
     }
-    plan.edits.push(Edit::Set {
-        map: format!("{}/annotations", workload.metadata_pointer),
-        key: STATUS_KEY.to_owned(),
-        value: Value::String(status(
-            workload.annotation(STATUS_KEY),
-            &injected,
-            mode,
-            why.as_deref(),
-        )),
-    });
+
+    /// The template's volumes (and the universal copies' handshake volume)
+    /// that the pod does not have yet; a same-named volume must say the same.
+    fn new_volumes(
+        &self,
+        template: &'x Template,
+        handshake: Option<(&'x str, &'x Value)>,
+        plan: &mut Plan,
+    ) -> Result<Vec<(&'x str, &'x Value)>, Skip> {
+        let spec = &self.workload.spec;
+        let pod_has = |name: &str| spec.volume(name).or_else(|| find(&self.added_volumes, name));
+        let mut new_volumes = Vec::new();
+        let volumes = template.volumes.iter().map(|(name, v)| (name.as_str(), v));
+        for (name, definition) in volumes.chain(handshake) {
+            match pod_has(name) {
+                Some(theirs) if covers(theirs, definition) => {}
+                Some(_) => {
+                    plan.warn(format!(
+                        "sidecar template {:?} not injected: the pod already has a different volume \
+                         named {name:?}; rename one of them",
+                        template.id
+                    ));
+                    return Err(Skip::Template);
+                }
+                None => new_volumes.push((name, definition)),
+            }
+        }
+        if let Some(missing) = template
+            .mounted_volumes
+            .iter()
+            .find(|name| pod_has(name).is_none() && !new_volumes.iter().any(|(n, _)| n == name))
+        {
+            plan.warn(format!(
+                "sidecar template {:?} not injected: it mounts volume {missing:?}, which neither the \
+                 template nor the pod defines; add the volume to the pod",
+                template.id
+            ));
+            return Err(Skip::Template);
+        }
+        Ok(new_volumes)
+    }
+
+    /// Where the template's init container goes, taken from now on.
+    fn init_index(&mut self, template: &'x Template, plan: &mut Plan) -> usize {
+        let (index, anchor) = self.init.place(&template.position).unwrap_or_else(|| {
+            plan.warn(format!(
+                "sidecar {:?}: position {} names an init container the pod does not have; placed first",
+                template.container_name,
+                position_text(&template.position)
+            ));
+            (self.init.after_ours(0, &Anchor::First), Some(Anchor::First))
+        });
+        self.init
+            .slots
+            .insert(index, (template.container_name.as_str(), anchor));
+        index
+    }
+
+    /// What the pass as a whole adds: the status annotation, and the node
+    /// requirements or warnings of the mode.
+    fn finish(self, plan: &mut Plan) {
+        let Some((mode, why)) = self.decided.filter(|_| !self.injected.is_empty()) else {
+            return;
+        };
+        let (workload, spec) = (self.workload, &self.workload.spec);
+        match mode {
+            // Only with jobSidecars warn or ignore (see job_check_refuses_legacy).
+            Mode::Legacy if spec.runs_to_completion() => plan.warn(format!(
+                "sidecar(s) {} injected as regular containers (legacy mode): they will keep this pod \
+                 (restartPolicy {}) from completing",
+                self.injected
+                    .iter()
+                    .map(|t| t.container_name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                spec.restart_policy()
+            )),
+            Mode::Legacy => {}
+            Mode::Native | Mode::Universal => {
+                compat::require_supported_nodes(&self.compiled.native_support, workload, plan)
+            }
+        }
+        plan.edits.push(Edit::Set {
+            map: format!("{}/annotations", workload.metadata_pointer),
+            key: STATUS_KEY.to_owned(),
+            value: Value::String(status(
+                workload.annotation(STATUS_KEY),
+                &self.injected,
+                mode,
+                why.as_deref(),
+            )),
+        });
+    }
 }
 
 /// A legacy sidecar in a pod that is meant to complete is what the Job check

@@ -137,19 +137,17 @@ fn read_inputs(
             &mut errors,
         )
     });
-    let old_object = match old_documents {
-        Some(documents) => documents
-            .and_then(|documents| {
-                single(
-                    "oldObject",
-                    documents,
-                    "the stored object, which an UPDATE always has",
-                    &mut errors,
-                )
-            })
-            .map(|(value, _)| value),
-        None => None,
-    };
+    let old_object = old_documents
+        .flatten()
+        .and_then(|documents| {
+            single(
+                "oldObject",
+                documents,
+                "the stored object, which an UPDATE always has",
+                &mut errors,
+            )
+        })
+        .map(|(value, _)| value);
     let settings = settings_documents.and_then(|mut documents| match documents.len() {
         0 => Some(Value::Object(Default::default())),
         1 => documents.pop().map(|(value, _)| value),
