@@ -17,14 +17,14 @@ const types = {
 
 export function serve(port = 0) {
   const server = createServer(async (request, response) => {
-    const path = decodeURIComponent(new URL(request.url, 'http://localhost').pathname);
-    const file = normalize(join(root, path.endsWith('/') ? `${path}index.html` : path));
-    const type = types[extname(file)];
-    if (!file.startsWith(root) || file.includes(`${sep}node_modules${sep}`) || !type) {
-      response.writeHead(404).end('not found');
-      return;
-    }
     try {
+      const path = decodeURIComponent(new URL(request.url, 'http://localhost').pathname);
+      const file = normalize(join(root, path.endsWith('/') ? `${path}index.html` : path));
+      const type = types[extname(file)];
+      // Only the page's own files: nothing above this folder, no node_modules.
+      if (!file.startsWith(root) || file.includes(`${sep}node_modules${sep}`) || !type) {
+        throw new Error('not served');
+      }
       const body = await readFile(file);
       response.writeHead(200, { 'content-type': type, 'cache-control': 'no-store' }).end(body);
     } catch {
