@@ -2,6 +2,13 @@
 WASM := target/wasm32-wasip1/release/native_sidecar_policy.wasm
 SETTINGS ?= tests/fixtures/settings/injector.json
 REQUEST ?= tests/fixtures/requests/pod-create-unknown-fields.json
+# The playground: the crate built for the browser (feature `web`) and
+# wasm-bindgen-cli at exactly the version Cargo.lock holds.
+WASM_BINDGEN_VERSION := $(shell sed -n '/^name = "wasm-bindgen"$$/{n;s/^version = "\(.*\)"/\1/p;}' Cargo.lock)
+WASM_BINDGEN := target/tools/bin/wasm-bindgen
+WEB_WASM := target/wasm32-unknown-unknown/release/native_sidecar_policy.wasm
+PLAYGROUND_PKG := playground/pkg/native_sidecar_policy.js
+PLAYGROUND_PORT ?= 8080
 
 .PHONY: setup wasm run test e2e-tests lint fmt bump-version fuzz-smoke bench clean \
 	playground playground-build playground-test
@@ -42,15 +49,8 @@ test: $(WASM) $(PLAYGROUND_PKG) lint
 e2e-tests: $(WASM)
 	bats e2e/
 
-# The playground: the same decisions built for the browser with wasm-bindgen
-# (feature `web`), and wasm-bindgen-cli at exactly the version Cargo.lock holds.
-# (Not --locked: the CLI's own lock file names crates this registry lacks.)
-WASM_BINDGEN_VERSION := $(shell sed -n '/^name = "wasm-bindgen"$$/{n;s/^version = "\(.*\)"/\1/p;}' Cargo.lock)
-WASM_BINDGEN := target/tools/bin/wasm-bindgen
-WEB_WASM := target/wasm32-unknown-unknown/release/native_sidecar_policy.wasm
-PLAYGROUND_PKG := playground/pkg/native_sidecar_policy.js
-PLAYGROUND_PORT ?= 8080
-
+# wasm-bindgen-cli from crates.io, once, under target/tools. (Not --locked: the
+# CLI's own lock file names crates this registry lacks.)
 $(WASM_BINDGEN): Cargo.lock
 	@$(WASM_BINDGEN) --version 2>/dev/null | grep -qx "wasm-bindgen $(WASM_BINDGEN_VERSION)" || \
 	  cargo install --quiet wasm-bindgen-cli --version =$(WASM_BINDGEN_VERSION) --root target/tools
