@@ -103,3 +103,57 @@ impl Cluster for Snapshot {
         Ok(self.of_kind(api_version, kind).cloned().collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn names(objects: Vec<Value>) -> Vec<String> {
+        objects
+            .iter()
+            .map(|o| format!("{} {}", o["kind"].as_str().unwrap_or("?"), o["metadata"]["name"]))
+            .collect()
+    }
+
+    #[test]
+    fn list_items_take_the_kind_their_list_implies_and_keep_their_own() {
+        let snapshot = Snapshot::from_documents([
+            json!({"apiVersion": "v1", "kind": "NodeList", "items": [
+                {"metadata": {"name": "a"}},
+                {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "b"}},
+            ]}),
+            json!([{"apiVersion": "v1", "kind": "Node", "metadata": {"name": "c"}}]),
+            json!({"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "web", "namespace": "shop"}}),
+            json!({"apiVersion": "v1", "kind": "List", "items": [{"metadata": {"name": "kindless"}}]}),
+            json!("not an object"),
+        ]);
+        let nodes = snapshot.list_all("v1", "Node", &[]).expect("a list");
+        assert_eq!(names(nodes), ["Node \"a\"", "Node \"b\"", "Node \"c\""]);
+        assert_eq!(
+            snapshot.objects.len(),
+            5,
+            "the kindless item is kept, the string is not"
+        );
+    }
+
+    #[test]
+    fn a_resource_is_found_by_kind_namespace_and_name_only() {
+        let snapshot = Snapshot::from_documents([
+            json!({"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "web", "namespace": "shop"}}),
+        ]);
+        assert!(
+            snapshot
+                .get_resource("apps/v1", "ReplicaSet", "shop", "web", &[])
+                .is_ok()
+        );
+        for (kind, namespace, name) in [
+            ("ReplicaSet", "other", "web"),
+            ("ReplicaSet", "shop", "api"),
+            ("Job", "shop", "web"),
+        ] {
+            let missing = snapshot.get_resource("apps/v1", kind, namespace, name, &[]);
+            assert_eq!(missing, Err(format!("{kind} {namespace}/{name} not found")));
+        }
+    }
+}
