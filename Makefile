@@ -106,7 +106,7 @@ clean:
 FUZZ_SECONDS ?= 20
 fuzz-smoke:
 	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
-	cd fuzz && for target in validate validate_pod validate_settings; do \
+	cd fuzz && for target in validate validate_pod validate_settings playground; do \
 	  mkdir -p corpus/$$target && \
 	  cargo +nightly fuzz run $$target corpus/$$target seeds/$$target -- \
 	    -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 2>&1 | grep -E '^(Done|#[0-9]+.*DONE)|SUMMARY|panicked' ; \
