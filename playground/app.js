@@ -113,6 +113,9 @@ function run(event) {
   } catch (error) {
     // A trap in the module: say so rather than leave a blank or stale page.
     showVerdict(`The policy module failed: ${error}`, 'refused');
+    for (const id of ['message', 'patch', 'patched']) setText(id, '');
+    showWarnings([]);
+    $('notes').hidden = true;
   }
 }
 
@@ -131,6 +134,7 @@ try {
   $('version').textContent = version();
   status.textContent = 'Ready: pick an example or paste your own, then Evaluate.';
   $('evaluate').disabled = false;
+  $('example').disabled = false;
   document.body.dataset.ready = 'true';
 } catch (error) {
   status.textContent = `Could not load the policy module: ${error}. Build it with \`make playground\`.`;
