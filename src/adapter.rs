@@ -15,7 +15,7 @@ use crate::settings::Settings;
 /// What the policy answers about one request: Kubewarden's
 /// `ValidationResponse`, field for field and serialised the same way (the
 /// policy sets no audit annotations).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Serialize)]
 pub struct Verdict {
     pub accepted: bool,
     pub message: Option<String>,

@@ -27,7 +27,7 @@ pub struct Evaluation {
     pub verdict: Option<Verdict>,
     /// The JSON Patch Kubewarden derives from `mutated_object`.
     pub patch: Option<json_patch::Patch>,
-    /// The object with that patch applied: what the API server stores.
+    /// The object once patched (the mutated object): what the API server stores.
     pub patched: Option<Patched>,
     /// What the page should add about how Kubewarden would route the request.
     pub notes: Vec<String>,
@@ -194,17 +194,10 @@ fn evaluate_inputs(operation: &str, inputs: Inputs) -> Evaluation {
     let payload = json!({"settings": settings, "request": request});
     let mut verdict = evaluate_payload(payload.to_string().as_bytes(), &cluster);
     if let Some(mutated) = verdict.mutated_object.take() {
-        let patch = json_patch::diff(&object, &mutated);
-        let mut patched = object.clone();
-        // A diff applies to the object it was computed from; if this one ever
-        // did not, the page says so instead of showing a wrong object.
-        match json_patch::patch(&mut patched, &patch) {
-            Ok(()) => evaluation.patched = Some(highlighted(&object, &patched, format)),
-            Err(e) => evaluation
-                .input_errors
-                .push(whole("object", format!("the patch does not apply: {e}"))),
-        }
-        evaluation.patch = Some(patch);
+        // The object the host's patch yields is `mutated` itself: the patch is
+        // their difference.
+        evaluation.patch = Some(json_patch::diff(&object, &mutated));
+        evaluation.patched = Some(highlighted(&object, &mutated, format));
     }
     evaluation.verdict = Some(verdict);
     evaluation
