@@ -3,6 +3,8 @@
 //! request object itself is changed (through `Plan::apply_to`); `decide` only
 //! ever applies edits to a copy, to plan on top of them.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use serde_json::Value;
 
@@ -13,14 +15,14 @@ use crate::request::Request;
 use crate::settings::Settings;
 
 /// What the policy answers about one request: Kubewarden's
-/// `ValidationResponse`, field for field and serialised the same way (the
-/// policy sets no audit annotations).
+/// `ValidationResponse`, field for field and serialised the same way.
 #[derive(Debug, Serialize)]
 pub struct Verdict {
     pub accepted: bool,
     pub message: Option<String>,
     pub code: Option<u16>,
     pub mutated_object: Option<Value>,
+    pub audit_annotations: Option<BTreeMap<String, String>>,
     pub warnings: Option<Vec<String>>,
 }
 
@@ -57,12 +59,15 @@ pub fn evaluate(payload: &[u8], cluster: &dyn Cluster) -> Verdict {
 /// request object plus the plan's additions.
 fn respond(mut plan: Plan, object: Option<Value>) -> Verdict {
     let warnings = Some(std::mem::take(&mut plan.warnings)).filter(|w| !w.is_empty());
+    let audit_annotations = Some(plan.audit_annotations.drain(..).collect::<BTreeMap<_, _>>())
+        .filter(|annotations| !annotations.is_empty());
     if !plan.rejections.is_empty() {
         return Verdict {
             accepted: false,
             message: Some(plan.rejections.join("\n")),
             code: Some(400),
             mutated_object: None,
+            audit_annotations,
             warnings,
         };
     }
@@ -78,6 +83,7 @@ fn respond(mut plan: Plan, object: Option<Value>) -> Verdict {
         message: None,
         code: None,
         mutated_object,
+        audit_annotations,
         warnings,
     }
 }

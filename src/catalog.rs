@@ -8,7 +8,6 @@
 
 use std::fmt;
 
-use crate::compat::SHIM_NAME;
 use crate::inject::MARKER_ENV;
 use crate::request::{Container, Workload};
 
@@ -36,7 +35,8 @@ pub const BUILTIN: &[Known] = &[
         image_args: &["proxy", "sidecar"],
         twins: &["istio-init", "istio-validation"],
         hint: Some(
-            "with Istio, turn on its native sidecars (ENABLE_NATIVE_SIDECARS=true) instead of moving it by hand",
+            "with Istio (1.24 or later), annotate the pod template sidecar.istio.io/nativeSidecar: \"true\" (or \
+             set ENABLE_NATIVE_SIDECARS=true in istiod) so that Istio injects its proxy as a native sidecar",
         ),
     },
     Known {
@@ -188,9 +188,6 @@ impl SidecarMatcher {
         if let Some(template) = container.env_value(MARKER_ENV) {
             return Some(Why::Marker(template));
         }
-        if is_universal_copy(container) {
-            return None;
-        }
         let repo = repository(container.image);
         if self.builtin
             && let Some(known) = BUILTIN.iter().find(|known| known.matches(container, repo))
@@ -215,13 +212,6 @@ impl SidecarMatcher {
         }
         None
     }
-}
-
-/// The universal injector's regular copy runs the sidecar only where native
-/// sidecars do not work, and otherwise gets out of the way (it exits 0 in Job
-/// pods): neither a legacy sidecar nor one of the pod's main containers.
-pub fn is_universal_copy(container: &Container) -> bool {
-    container.command_line().any(|word| word == SHIM_NAME)
 }
 
 impl Known {

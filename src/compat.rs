@@ -2,12 +2,17 @@
 //! native sidecars, after the upstream tutorial "Adopting Sidecar Containers":
 //! a node label required through node affinity, the kubelet versions of the
 //! nodes (context-aware), or the universal injector's two copies.
+//!
+//! The same answer governs every native sidecar the policy writes: the ones it
+//! injects and the legacy sidecars it converts.
+
+use std::cell::OnceCell;
 
 use serde_json::{Map, Value, json};
 
 use crate::cluster::Cluster;
 use crate::plan::{At, Edit, Plan};
-use crate::request::Workload;
+use crate::request::{PodSpec, Workload};
 use crate::settings::{NativeSupport, Strategy, WhenUnsupported};
 
 /// How one pod gets its sidecars.
@@ -31,44 +36,102 @@ impl Mode {
     }
 }
 
-/// The mode for this pod and why, or `None` when the pod is rejected (the
-/// rejection is in `plan`).
-pub fn mode_for(
-    support: &NativeSupport,
-    workload: &Workload,
-    cluster: &dyn Cluster,
-    plan: &mut Plan,
-) -> Option<(Mode, Option<String>)> {
-    match support.strategy {
-        Strategy::Assume => Some((Mode::Native, None)),
-        Strategy::Legacy => Some((Mode::Legacy, None)),
-        Strategy::Universal => Some((Mode::Universal, None)),
-        Strategy::NodeLabel => Some((Mode::Native, None)),
-        Strategy::NodeVersion => {
-            let verdict = judge_nodes(support, workload, cluster);
-            if let Verdict::Unknown(why) = &verdict {
-                plan.warn(format!(
-                    "native sidecar support unknown ({why}): injected as {}",
-                    fallback_name(support)
-                ));
-            }
-            match (verdict, support.when_unsupported) {
-                (Verdict::Supported(why), _) => Some((Mode::Native, Some(why))),
-                (Verdict::Unsupported(why) | Verdict::Unknown(why), WhenUnsupported::Reject) => {
-                    plan.reject(format!(
-                        "sidecars cannot be injected: {why}, and native sidecars need kubelet >= {}.{}; \
-                         schedule the pod on newer nodes (nodeSelector) or upgrade the nodes",
-                        support.min_kubelet.0, support.min_kubelet.1
+/// What the nodes a pod can land on say about native sidecars.
+#[derive(Debug, Clone)]
+enum NodeVerdict {
+    Supported(String),
+    Unsupported(String),
+    /// No node to judge, or the lookup failed.
+    Unknown(String),
+}
+
+/// The `nativeSupport` strategy applied to one request. Under `nodeVersion`
+/// the Node list is asked for at most once per request, and only when a
+/// decision needs it (a pod that already has its sidecars costs no lookup).
+pub struct NodeSupport<'x> {
+    pub support: &'x NativeSupport,
+    cluster: &'x dyn Cluster,
+    verdict: OnceCell<NodeVerdict>,
+}
+
+impl<'x> NodeSupport<'x> {
+    pub fn new(support: &'x NativeSupport, cluster: &'x dyn Cluster) -> Self {
+        NodeSupport {
+            support,
+            cluster,
+            verdict: OnceCell::new(),
+        }
+    }
+
+    /// The nodes' verdict for this pod (its placement fields are the same
+    /// before and after the policy's own edits).
+    fn verdict(&self, spec: &PodSpec) -> &NodeVerdict {
+        self.verdict
+            .get_or_init(|| judge_nodes(self.support, spec, self.cluster))
+    }
+
+    /// The mode for this pod and why, or `None` when the pod is rejected (the
+    /// rejection is in `plan`).
+    pub fn mode_for(&self, workload: &Workload, plan: &mut Plan) -> Option<(Mode, Option<String>)> {
+        let support = self.support;
+        match support.strategy {
+            Strategy::Assume | Strategy::NodeLabel => Some((Mode::Native, None)),
+            Strategy::Legacy => Some((Mode::Legacy, None)),
+            Strategy::Universal => Some((Mode::Universal, None)),
+            Strategy::NodeVersion => {
+                let verdict = self.verdict(&workload.spec);
+                if let NodeVerdict::Unknown(why) = verdict {
+                    plan.warn(format!(
+                        "native sidecar support unknown ({why}): injected as {}",
+                        fallback_name(support)
                     ));
-                    None
                 }
-                (Verdict::Unsupported(why) | Verdict::Unknown(why), WhenUnsupported::Legacy) => {
-                    Some((Mode::Legacy, Some(why)))
-                }
-                (Verdict::Unsupported(why) | Verdict::Unknown(why), WhenUnsupported::Universal) => {
-                    Some((Mode::Universal, Some(why)))
+                match (verdict, support.when_unsupported) {
+                    (NodeVerdict::Supported(why), _) => Some((Mode::Native, Some(why.clone()))),
+                    (NodeVerdict::Unsupported(why) | NodeVerdict::Unknown(why), WhenUnsupported::Reject) => {
+                        plan.reject(format!(
+                            "sidecars cannot be injected: {why}, and native sidecars need kubelet >= {}.{}; \
+                             schedule the pod on newer nodes (nodeSelector) or upgrade the nodes",
+                            support.min_kubelet.0, support.min_kubelet.1
+                        ));
+                        None
+                    }
+                    (NodeVerdict::Unsupported(why) | NodeVerdict::Unknown(why), WhenUnsupported::Legacy) => {
+                        Some((Mode::Legacy, Some(why.clone())))
+                    }
+                    (
+                        NodeVerdict::Unsupported(why) | NodeVerdict::Unknown(why),
+                        WhenUnsupported::Universal,
+                    ) => Some((Mode::Universal, Some(why.clone()))),
                 }
             }
+        }
+    }
+
+    /// Whether a legacy sidecar of this pod may become a native one: only
+    /// where the strategy says the pod's nodes run native sidecars. Elsewhere
+    /// a converted sidecar would run as a plain init container that never
+    /// exits, and the Job would never start instead of never completing.
+    /// `Err` says why not, for the person whose Job is refused.
+    pub fn may_convert(&self, workload: &Workload) -> Result<(), String> {
+        let strategy = |name: &str, meaning: &str| {
+            format!("this cluster's policy has nativeSupport.strategy {name}: {meaning}")
+        };
+        match self.support.strategy {
+            Strategy::Assume | Strategy::NodeLabel => Ok(()),
+            Strategy::Legacy => Err(strategy("legacy", "its nodes do not run native sidecars")),
+            Strategy::Universal => Err(strategy(
+                "universal",
+                "it cannot tell whether the node that runs this pod supports native sidecars",
+            )),
+            Strategy::NodeVersion => match self.verdict(&workload.spec) {
+                NodeVerdict::Supported(_) => Ok(()),
+                NodeVerdict::Unsupported(why) => Err(format!(
+                    "{why}, and native sidecars need kubelet >= {}.{}",
+                    self.support.min_kubelet.0, self.support.min_kubelet.1
+                )),
+                NodeVerdict::Unknown(why) => Err(format!("native sidecar support is unknown ({why})")),
+            },
         }
     }
 }
@@ -81,16 +144,9 @@ fn fallback_name(support: &NativeSupport) -> &'static str {
     }
 }
 
-enum Verdict {
-    Supported(String),
-    Unsupported(String),
-    /// No node to judge, or the lookup failed.
-    Unknown(String),
-}
-
 /// Judges the nodes the pod can land on: its node if bound, else the nodes its
 /// `nodeSelector` selects, else every node.
-fn judge_nodes(support: &NativeSupport, workload: &Workload, cluster: &dyn Cluster) -> Verdict {
+fn judge_nodes(support: &NativeSupport, spec: &PodSpec, cluster: &dyn Cluster) -> NodeVerdict {
     let fields = [
         "metadata.name",
         "metadata.labels",
@@ -98,7 +154,7 @@ fn judge_nodes(support: &NativeSupport, workload: &Workload, cluster: &dyn Clust
     ];
     let nodes = match cluster.list_all("v1", "Node", &fields) {
         Ok(nodes) => nodes,
-        Err(error) => return Verdict::Unknown(format!("could not list the nodes: {error}")),
+        Err(error) => return NodeVerdict::Unknown(format!("could not list the nodes: {error}")),
     };
     let name_of = |node: &Value| {
         node.pointer("/metadata/name")
@@ -106,12 +162,12 @@ fn judge_nodes(support: &NativeSupport, workload: &Workload, cluster: &dyn Clust
             .unwrap_or("?")
             .to_owned()
     };
-    let (judged, scope): (Vec<&Value>, String) = match workload.spec.node_name() {
+    let (judged, scope): (Vec<&Value>, String) = match spec.node_name() {
         Some(bound) => (
             nodes.iter().filter(|n| name_of(n) == bound).collect(),
             format!("node {bound}"),
         ),
-        None => match workload.spec.node_selector() {
+        None => match spec.node_selector() {
             Some(selector) if !selector.is_empty() => (
                 nodes.iter().filter(|n| selects(selector, n)).collect(),
                 "the nodes its nodeSelector selects".to_owned(),
@@ -120,7 +176,7 @@ fn judge_nodes(support: &NativeSupport, workload: &Workload, cluster: &dyn Clust
         },
     };
     if judged.is_empty() {
-        return Verdict::Unknown(format!("no node found among {scope}"));
+        return NodeVerdict::Unknown(format!("no node found among {scope}"));
     }
     let (min_major, min_minor) = support.min_kubelet;
     let too_old: Vec<String> = judged
@@ -141,12 +197,12 @@ fn judge_nodes(support: &NativeSupport, workload: &Workload, cluster: &dyn Clust
         })
         .collect();
     match too_old.as_slice() {
-        [] => Verdict::Supported(format!(
+        [] => NodeVerdict::Supported(format!(
             "all {} of {scope} run kubelet >= {min_major}.{min_minor}",
             judged.len()
         )),
-        [only] => Verdict::Unsupported(only.clone()),
-        [first, rest @ ..] => Verdict::Unsupported(format!("{first} (and {} more nodes)", rest.len())),
+        [only] => NodeVerdict::Unsupported(only.clone()),
+        [first, rest @ ..] => NodeVerdict::Unsupported(format!("{first} (and {} more nodes)", rest.len())),
     }
 }
 
@@ -166,16 +222,16 @@ pub fn kubelet_minor(version: &str) -> Option<(u32, u32)> {
     Some((major, minor.parse().ok()?))
 }
 
-/// With `nodeLabel`, keeps a pod that got native sidecars off nodes without
-/// the label. Called once the pod has its sidecars.
+/// With `nodeLabel`, keeps a pod that got native sidecars (injected or
+/// converted) off nodes without the label.
 pub fn require_supported_nodes(support: &NativeSupport, workload: &Workload, plan: &mut Plan) {
     if support.strategy != Strategy::NodeLabel {
         return;
     }
     match workload.spec.node_name() {
         Some(node) => plan.warn(format!(
-            "the pod is already bound to node {node:?}: injected native sidecars without checking that \
-             the node supports them (nativeSupport.strategy nodeLabel)"
+            "the pod is already bound to node {node:?}: it got native sidecars without a check that the \
+             node supports them (nativeSupport.strategy nodeLabel)"
         )),
         None => require_label(support, workload, plan),
     }
@@ -216,35 +272,25 @@ fn require_label(support: &NativeSupport, workload: &Workload, plan: &mut Plan) 
 
 /// The universal injector's shim, run by `sh -c` in both copies.
 pub const SHIM: &str = include_str!("shim.sh");
-/// The shim's `$0`, which also tells the copies apart from other containers.
-pub const SHIM_NAME: &str = "native-sidecar-shim";
+/// The shim's `$0`, which names it in `ps` and in its error messages.
+const SHIM_NAME: &str = "native-sidecar-shim";
 /// The emptyDir through which the two copies agree.
 pub const HANDSHAKE_VOLUME: &str = "native-sidecar-handshake";
 const HANDSHAKE_PATH: &str = "/var/run/native-sidecar";
 
-/// The two copies of a universal sidecar, built once from the template.
+/// The two copies of a universal sidecar, built once from the template. They
+/// go into long-running pods only: in a pod that runs to completion, the
+/// regular copy runs the sidecar wherever native sidecars do not work, and
+/// keeps the pod from completing there.
 #[derive(Debug, Clone)]
 pub struct Twins {
     /// The emptyDir both copies mount.
     pub volume: Value,
     /// Init container, `restartPolicy: Always`, named as the template's container.
     pub native: Value,
-    /// Regular container for pods with `restartPolicy: Always` (idles when not needed).
-    pub legacy_stay: Value,
-    /// Regular container for `Never`/`OnFailure` pods (exits 0 when not needed).
-    pub legacy_exit: Value,
-}
-
-impl Twins {
-    /// The regular copy for a pod that runs to completion (it exits when not
-    /// needed) or keeps running (it idles).
-    pub fn legacy_for(&self, runs_to_completion: bool) -> &Value {
-        if runs_to_completion {
-            &self.legacy_exit
-        } else {
-            &self.legacy_stay
-        }
-    }
+    /// Regular container, named `<name>-legacy`: it runs the sidecar where
+    /// the native copy cannot, and idles otherwise.
+    pub legacy: Value,
 }
 
 /// Suffix of the regular copy's name.
@@ -271,7 +317,7 @@ pub fn universal_twins(native: &Map<String, Value>, template_id: &str, wait_seco
                 "/bin/sh",
                 "-c",
                 SHIM,
-                "native-sidecar-shim",
+                SHIM_NAME,
                 role,
                 state,
                 wait_seconds.to_string()
@@ -287,27 +333,22 @@ pub fn universal_twins(native: &Map<String, Value>, template_id: &str, wait_seco
         }
         container
     };
-    let legacy = |role: &str| {
-        let mut container = wrapped(role);
-        let name = container
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or(template_id)
-            .to_owned();
-        container.insert("name".to_owned(), json!(format!("{name}{LEGACY_SUFFIX}")));
-        container.remove("restartPolicy");
-        // The marker says "a native sidecar": the regular copy is not one, and
-        // must not count as a legacy sidecar that blocks a Job either.
-        if let Some(Value::Array(env)) = container.get_mut("env") {
-            env.retain(|e| e.get("name").and_then(Value::as_str) != Some(crate::inject::MARKER_ENV));
-        }
-        Value::Object(container)
-    };
+    let mut legacy = wrapped("legacy");
+    let name = legacy
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or(template_id)
+        .to_owned();
+    legacy.insert("name".to_owned(), json!(format!("{name}{LEGACY_SUFFIX}")));
+    legacy.remove("restartPolicy");
+    // The marker says "a native sidecar": the regular copy is not one.
+    if let Some(Value::Array(env)) = legacy.get_mut("env") {
+        env.retain(|e| e.get("name").and_then(Value::as_str) != Some(crate::inject::MARKER_ENV));
+    }
     Twins {
         volume: json!({"name": HANDSHAKE_VOLUME, "emptyDir": {}}),
         native: Value::Object(wrapped("native")),
-        legacy_stay: legacy("legacy-stay"),
-        legacy_exit: legacy("legacy-exit"),
+        legacy: Value::Object(legacy),
     }
 }
 

@@ -3,6 +3,7 @@
 //! knows nothing of waPC.
 
 use crate::cluster::Cluster;
+use crate::compat::NodeSupport;
 use crate::plan::{self, Plan};
 use crate::request::{Operation, Request};
 use crate::settings::{Compiled, JobSidecarAction, StrippedAction};
@@ -28,14 +29,17 @@ pub fn decide(compiled: &Compiled, request: &Request, cluster: &dyn Cluster) -> 
     };
 
     let mut plan = Plan::default();
+    // Conversion and injection write native sidecars under one strategy, and
+    // ask the cluster about the pod's nodes at most once between them.
+    let nodes = NodeSupport::new(&compiled.native_support, cluster);
     // The stripped-field check reads the object as it arrived, before our edits.
     stripped::plan_stripped(compiled, request, &workload, cluster, &mut plan);
-    jobs::plan_job_sidecars(compiled, request, &workload, &mut plan);
+    jobs::plan_job_sidecars(compiled, request, &workload, &nodes, &mut plan);
     if !injects || !plan.rejections.is_empty() {
         return plan;
     }
     if plan.edits.is_empty() {
-        inject::plan_injection(compiled, &workload, cluster, &mut plan);
+        inject::plan_injection(compiled, &workload, &nodes, &mut plan);
         return plan;
     }
     // Legacy sidecars were converted: inject into the pod as it is after that,
@@ -51,7 +55,7 @@ pub fn decide(compiled: &Compiled, request: &Request, cluster: &dyn Cluster) -> 
     })
     .workload()
     {
-        Ok(Some(after)) => inject::plan_injection(compiled, &after, cluster, &mut plan),
+        Ok(Some(after)) => inject::plan_injection(compiled, &after, &nodes, &mut plan),
         Ok(None) => {}
         Err(malformed) => plan.reject(malformed.0),
     }

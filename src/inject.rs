@@ -6,16 +6,19 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::cluster::Cluster;
-use crate::compat::{self, Mode};
+use crate::compat::{self, Mode, NodeSupport};
 use crate::plan::{At, Edit, Plan};
+use crate::recognise;
 use crate::request::{Container, Workload};
-use crate::settings::{Compiled, Injection, JobSidecarAction, Position, Template};
+use crate::settings::{Compiled, Injection, Position, Template};
 
 /// Pod annotation (or label) that picks templates: `"true"`, `"false"` or `"a,b"`.
 pub const INJECT_KEY: &str = "native-sidecar.kubewarden.io/inject";
 /// Pod annotation recording what was injected (JSON).
 pub const STATUS_KEY: &str = "native-sidecar.kubewarden.io/status";
+/// Audit annotation (in the API server's audit log, under the policy's
+/// webhook name) naming `injection: always` templates a pod did not get.
+pub const NOT_INJECTED_AUDIT_KEY: &str = "sidecars-not-injected";
 /// Env var set on every injected sidecar, its value the template name. It lives
 /// in a field every Kubernetes client knows, so it survives a webhook that
 /// strips `restartPolicy` and lets the stripped-field check find the victim.
@@ -123,30 +126,50 @@ where
 }
 
 /// Adds to `plan` the injection of every template the pod gets.
-pub fn plan_injection(compiled: &Compiled, workload: &Workload, cluster: &dyn Cluster, plan: &mut Plan) {
+pub fn plan_injection(compiled: &Compiled, workload: &Workload, nodes: &NodeSupport, plan: &mut Plan) {
     let chosen = choose(compiled, workload, plan);
     if chosen.is_empty() {
         return;
     }
     if workload.spec.host_network() && !compiled.inject_host_network_pods {
-        if ask(workload) != Ask::Nothing {
-            plan.warn(
-                "no sidecar injected: the pod uses hostNetwork and this policy is configured \
-                 not to inject into hostNetwork pods (setting injectHostNetworkPods)"
-                    .to_owned(),
-            );
-        }
+        // Never silent: an author must not escape a required sidecar unseen
+        // by asking for host networking.
+        not_injected(
+            &chosen,
+            "the pod uses hostNetwork, and this policy does not inject into hostNetwork pods \
+             (setting injectHostNetworkPods)",
+            plan,
+        );
         return;
     }
     report_forged_markers(compiled, workload, plan);
-    let mut pass = Pass::new(compiled, workload);
-    for template in chosen {
-        match pass.inject(template, cluster, plan) {
+    let mut pass = Pass::new(compiled, workload, &chosen);
+    for template in &chosen {
+        match pass.inject(template, nodes, plan) {
             Ok(()) | Err(Skip::Template) => {}
             Err(Skip::Pod) => return,
         }
     }
     pass.finish(plan);
+}
+
+/// No sidecar for this pod: a warning for its author and, when the cluster
+/// operator requires some of them (`injection: always`), an audit annotation.
+fn not_injected(chosen: &[&Template], why: &str, plan: &mut Plan) {
+    let names = |templates: &mut dyn Iterator<Item = &&Template>| {
+        templates
+            .map(|t| t.container_name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    plan.warn(format!(
+        "no sidecar injected ({}): {why}",
+        names(&mut chosen.iter())
+    ));
+    let required = names(&mut chosen.iter().filter(|t| t.injection == Injection::Always));
+    if !required.is_empty() {
+        plan.audit(NOT_INJECTED_AUDIT_KEY, format!("{required}: {why}"));
+    }
 }
 
 /// Why a template is not injected (the plan says why): only this template,
@@ -162,6 +185,7 @@ enum Skip {
 struct Pass<'x> {
     compiled: &'x Compiled,
     workload: &'x Workload<'x>,
+    chosen: &'x [&'x Template],
     /// `initContainers` as they will be after the templates so far.
     init: InitSlots<'x, 'x>,
     added_volumes: Vec<(&'x str, &'x Value)>,
@@ -174,11 +198,12 @@ struct Pass<'x> {
 }
 
 impl<'x> Pass<'x> {
-    fn new(compiled: &'x Compiled, workload: &'x Workload<'x>) -> Self {
+    fn new(compiled: &'x Compiled, workload: &'x Workload<'x>, chosen: &'x [&'x Template]) -> Self {
         let spec = &workload.spec;
         Pass {
             compiled,
             workload,
+            chosen,
             init: InitSlots {
                 slots: spec.init_containers.iter().map(|c| (c.name, None)).collect(),
             },
@@ -189,16 +214,16 @@ impl<'x> Pass<'x> {
         }
     }
 
-    fn inject(&mut self, template: &'x Template, cluster: &dyn Cluster, plan: &mut Plan) -> Result<(), Skip> {
+    fn inject(&mut self, template: &'x Template, nodes: &NodeSupport, plan: &mut Plan) -> Result<(), Skip> {
         self.not_in_pod_yet(template, plan)?;
-        let mode = self.mode(cluster, plan)?;
+        let mode = self.mode(nodes, plan)?;
         let twins = match (mode, &template.twins) {
             (Mode::Universal, Some(twins)) => Some(twins),
             (Mode::Universal, None) => return Err(Skip::Template),
             _ => None,
         };
         let spec = &self.workload.spec;
-        let legacy_twin = twins.map(|t| t.legacy_for(spec.runs_to_completion()));
+        let legacy_twin = twins.map(|t| &t.legacy);
         if let Some(name) = legacy_twin.and_then(|t| t.get("name")).and_then(Value::as_str)
             && spec.all_containers().any(|c| c.name == name)
         {
@@ -258,17 +283,19 @@ impl<'x> Pass<'x> {
         let Some(existing) = spec.all_containers().find(|c| c.name == template.container_name) else {
             return Ok(());
         };
-        if injected_by(template, existing) {
+        let Some(difference) = not_injected_by(template, existing) else {
             return Err(Skip::Template);
-        }
+        };
         let clash = format!(
-            "the pod already has a container named {:?} that is not the sidecar of template {:?}",
+            "the pod already has a container named {:?} that is not the sidecar of template {:?} \
+             ({difference})",
             template.container_name, template.id
         );
         if template.injection == Injection::Always && !self.compiled.allow_opt_out {
             plan.reject(format!(
                 "{clash}, which the cluster operator requires in every pod (injection: always, \
-                 allowOptOut: false): rename the pod's container"
+                 allowOptOut: false): remove or rename the pod's container, and the policy injects the \
+                 sidecar itself"
             ));
             return Err(Skip::Pod);
         }
@@ -280,20 +307,32 @@ impl<'x> Pass<'x> {
     }
 
     /// Native, legacy or universal: decided once per pod.
-    fn mode(&mut self, cluster: &dyn Cluster, plan: &mut Plan) -> Result<Mode, Skip> {
+    fn mode(&mut self, nodes: &NodeSupport, plan: &mut Plan) -> Result<Mode, Skip> {
         if let Some((mode, _)) = &self.decided {
             return Ok(*mode);
         }
         let spec = &self.workload.spec;
-        match compat::mode_for(&self.compiled.native_support, self.workload, cluster, plan) {
-            Some((Mode::Legacy, _))
-                if spec.runs_to_completion() && job_check_refuses_legacy(self.compiled) =>
-            {
-                plan.warn(format!(
-                    "no sidecar injected: as regular containers (legacy mode) they would keep this pod \
-                     (restartPolicy {}) from completing, which this policy's jobSidecars.action refuses",
-                    spec.restart_policy()
-                ));
+        match nodes.mode_for(self.workload, plan) {
+            // A regular container that runs the sidecar never exits: in a pod
+            // meant to complete it is the very legacy sidecar the Job check
+            // refuses, and the universal injector's regular copy becomes one
+            // wherever native sidecars do not work.
+            Some((mode @ (Mode::Legacy | Mode::Universal), why)) if spec.runs_to_completion() => {
+                let copies = match mode {
+                    Mode::Universal => "the universal injector's regular copy would run it",
+                    _ => "it would run as a regular container (legacy mode)",
+                };
+                let because = why.map(|why| format!(" ({why})")).unwrap_or_default();
+                not_injected(
+                    self.chosen,
+                    &format!(
+                        "this pod runs to completion (restartPolicy {}), and where native sidecars are not \
+                         supported{because} {copies} and keep it from completing; run it on nodes that \
+                         support native sidecars",
+                        spec.restart_policy()
+                    ),
+                    plan,
+                );
                 Err(Skip::Pod)
             }
             Some((mode, why)) => {
@@ -318,7 +357,7 @@ impl<'x> Pass<'x> {
         let volumes = template.volumes.iter().map(|(name, v)| (name.as_str(), v));
         for (name, definition) in volumes.chain(handshake) {
             match pod_has(name) {
-                Some(theirs) if covers(theirs, definition) => {}
+                Some(theirs) if recognise::says_at_least(theirs, definition) => {}
                 Some(_) => {
                     plan.warn(format!(
                         "sidecar template {:?} not injected: the pod already has a different volume \
@@ -367,23 +406,9 @@ impl<'x> Pass<'x> {
         let Some((mode, why)) = self.decided.filter(|_| !self.injected.is_empty()) else {
             return;
         };
-        let (workload, spec) = (self.workload, &self.workload.spec);
-        match mode {
-            // Only with jobSidecars warn or ignore (see job_check_refuses_legacy).
-            Mode::Legacy if spec.runs_to_completion() => plan.warn(format!(
-                "sidecar(s) {} injected as regular containers (legacy mode): they will keep this pod \
-                 (restartPolicy {}) from completing",
-                self.injected
-                    .iter()
-                    .map(|t| t.container_name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                spec.restart_policy()
-            )),
-            Mode::Legacy => {}
-            Mode::Native | Mode::Universal => {
-                compat::require_supported_nodes(&self.compiled.native_support, workload, plan)
-            }
+        let workload = self.workload;
+        if mode != Mode::Legacy {
+            compat::require_supported_nodes(&self.compiled.native_support, workload, plan);
         }
         plan.edits.push(Edit::Set {
             map: format!("{}/annotations", workload.metadata_pointer),
@@ -398,31 +423,25 @@ impl<'x> Pass<'x> {
     }
 }
 
-/// A legacy sidecar in a pod that is meant to complete is what the Job check
-/// of the same deployment refuses: injecting one would make the policy reject
-/// its own output.
-fn job_check_refuses_legacy(compiled: &Compiled) -> bool {
-    matches!(
-        compiled.job_sidecars,
-        JobSidecarAction::Reject | JobSidecarAction::Convert
-    )
-}
-
-/// Whether `container` is what `template` injects (in any mode), give or take
-/// the defaults the API server fills in: a container that merely borrows the
-/// name, or the marker, is the pod's own.
-fn injected_by(template: &Template, container: &Container) -> bool {
+/// `None` when `container` is what `template` injects, in any of its forms
+/// (see `recognise`); otherwise why it is not, from the form of its name.
+fn not_injected_by(template: &Template, container: &Container) -> Option<String> {
     let forms = [
         Some(&template.native_container),
         template.legacy_container.as_ref(),
         template.twins.as_ref().map(|t| &t.native),
-        template.twins.as_ref().map(|t| &t.legacy_stay),
-        template.twins.as_ref().map(|t| &t.legacy_exit),
+        template.twins.as_ref().map(|t| &t.legacy),
     ];
-    forms
+    let mut differences = forms
         .into_iter()
         .flatten()
-        .any(|form| covers(container.value, form))
+        .filter(|form| form.get("name").and_then(Value::as_str) == Some(container.name))
+        .map(|form| recognise::difference(container.value, form));
+    match differences.next() {
+        None => Some("not a container the template injects".to_owned()),
+        Some(None) => None,
+        Some(Some(first)) => differences.all(|d| d.is_some()).then_some(first),
+    }
 }
 
 /// The marker only counts on the container its template injects: a pod that
@@ -434,7 +453,7 @@ fn report_forged_markers(compiled: &Compiled, workload: &Workload, plan: &mut Pl
         };
         // Markers of templates this deployment does not have belong to another one.
         let mut named = compiled.templates.iter().filter(|t| t.id == claimed).peekable();
-        if named.peek().is_some() && !named.any(|t| injected_by(t, container)) {
+        if named.peek().is_some() && named.all(|t| not_injected_by(t, container).is_some()) {
             plan.warn(format!(
                 "container {:?} carries {MARKER_ENV}={claimed:?} but is not what that sidecar template injects: \
                  the marker is ignored",
@@ -557,18 +576,6 @@ fn find<'v>(volumes: &[(&str, &'v Value)], name: &str) -> Option<&'v Value> {
     volumes.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
 }
 
-/// Whether the pod's definition says everything the template's does. The API
-/// server fills defaults in (a secret volume's `defaultMode`), so a pod volume
-/// may say more than the template and still be the same volume.
-fn covers(theirs: &Value, ours: &Value) -> bool {
-    match (theirs, ours) {
-        (Value::Object(theirs), Value::Object(ours)) => ours
-            .iter()
-            .all(|(key, value)| theirs.get(key).is_some_and(|t| covers(t, value))),
-        _ => theirs == ours,
-    }
-}
-
 fn position_text(position: &Position) -> String {
     match position {
         Position::First => "first".to_owned(),
@@ -631,7 +638,12 @@ mod tests {
         let view = Request::from_admission_request(request).expect("well formed");
         let workload = view.workload().expect("well formed").expect("a pod");
         let mut plan = Plan::default();
-        plan_injection(compiled, &workload, &Snapshot::default(), &mut plan);
+        plan_injection(
+            compiled,
+            &workload,
+            &NodeSupport::new(&compiled.native_support, &Snapshot::default()),
+            &mut plan,
+        );
         let mut object = view.object.clone();
         plan.apply_to(&mut object).expect("edits apply");
         (object, plan.warnings)

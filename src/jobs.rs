@@ -4,13 +4,20 @@
 //! not count towards completion, so the fix is to move them into
 //! `initContainers` with `restartPolicy: Always`.
 
-use crate::catalog::{Why, is_universal_copy};
+use crate::catalog::Why;
+use crate::compat::{NodeSupport, require_supported_nodes};
 use crate::plan::{At, Edit, Plan};
 use crate::request::{Container, Operation, Request, Workload};
 use crate::settings::{Compiled, JobSidecarAction};
 
 /// Adds to `plan` what the `jobSidecars` action says about legacy sidecars.
-pub fn plan_job_sidecars(compiled: &Compiled, request: &Request, workload: &Workload, plan: &mut Plan) {
+pub fn plan_job_sidecars(
+    compiled: &Compiled,
+    request: &Request,
+    workload: &Workload,
+    nodes: &NodeSupport,
+    plan: &mut Plan,
+) {
     let action = compiled.job_sidecars;
     if action == JobSidecarAction::Ignore || !in_scope(request, workload) {
         return;
@@ -25,8 +32,7 @@ pub fn plan_job_sidecars(compiled: &Compiled, request: &Request, workload: &Work
         return;
     }
     let spec_path = workload.spec_path();
-    let main_containers = spec.containers.iter().filter(|c| !is_universal_copy(c)).count();
-    if legacy.len() == main_containers {
+    if legacy.len() == spec.containers.len() {
         // Moving them all would leave the pod without a main container: they are the job.
         plan.warn(format!(
             "{} look like sidecars but are all the regular containers of {spec_path}: left as they are",
@@ -45,7 +51,13 @@ pub fn plan_job_sidecars(compiled: &Compiled, request: &Request, workload: &Work
                 ));
             }
         }
-        JobSidecarAction::Convert if compiled.mutate => convert(&legacy, workload, plan),
+        JobSidecarAction::Convert if compiled.mutate => match nodes.may_convert(workload) {
+            Ok(()) => {
+                convert(&legacy, workload, plan);
+                require_supported_nodes(nodes.support, workload, plan);
+            }
+            Err(why_not) => plan.reject(not_convertible(&legacy, workload, &why_not)),
+        },
         _ => plan.reject(rejection(&legacy, workload)),
     }
 }
@@ -60,20 +72,24 @@ fn in_scope(request: &Request, workload: &Workload) -> bool {
     }
 }
 
-/// Moves each legacy sidecar, untouched but for `restartPolicy: Always`, in
-/// front of the existing init containers, keeping their relative order.
+/// Moves each legacy sidecar, untouched but for `restartPolicy: Always`,
+/// after the existing init containers, keeping their relative order. As a
+/// regular container it started after every init container had completed;
+/// behind them it still does: `istio-proxy` after `istio-init` has set up the
+/// iptables rules, a proxy after the init container that wrote its
+/// credentials. In front of them it would run before what it depends on.
 fn convert(legacy: &[(&Container, Why)], workload: &Workload, plan: &mut Plan) {
     let containers = format!("{}/containers", workload.spec_pointer);
     let init_containers = format!("{}/initContainers", workload.spec_pointer);
     let (movable, kept): (Vec<_>, Vec<_>) = legacy.iter().partition(|(c, _)| c.restart_policy.is_none());
-    // Highest index first, each to the front: removals do not shift the
-    // entries still to move, and the moved ones end up in their original order.
-    for (container, _) in movable.iter().rev() {
+    // In list order, each to the end: every container moved before this one
+    // came from an earlier index, so its index has shifted down by that many.
+    for (moved_before, (container, _)) in movable.iter().enumerate() {
         plan.edits.push(Edit::MakeNativeSidecar {
             containers: containers.clone(),
-            index: container.index,
+            index: container.index.saturating_sub(moved_before),
             init_containers: init_containers.clone(),
-            at: At::Index(0),
+            at: At::End,
         });
     }
     for (container, why) in &movable {
@@ -94,6 +110,26 @@ fn convert(legacy: &[(&Container, Why)], workload: &Workload, plan: &mut Plan) {
             subject(workload)
         ));
     }
+}
+
+/// `convert` was asked for, but the pod's nodes may not run native sidecars.
+fn not_convertible(legacy: &[(&Container, Why)], workload: &Workload, why_not: &str) -> String {
+    format!(
+        "{} would never complete: {} {} running as regular containers in {}.containers, and a sidecar \
+         keeps running after the main containers exit. This policy converts such sidecars to native \
+         sidecars, but not here: {why_not}; as a native sidecar on a node without support it would run \
+         as an init container that never exits, and the pod would never start. Fix: make the sidecar \
+         exit when the main containers are done, or run the pod on nodes that support native sidecars \
+         (Kubernetes >= 1.29) and move it to initContainers with restartPolicy: Always.",
+        capitalised_subject(workload),
+        listing(legacy),
+        if legacy.len() == 1 {
+            "is a sidecar"
+        } else {
+            "are sidecars"
+        },
+        workload.spec_path()
+    )
 }
 
 fn rejection(legacy: &[(&Container, Why)], workload: &Workload) -> String {
@@ -152,44 +188,56 @@ fn capitalised_subject(workload: &Workload) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster::Snapshot;
     use crate::settings::Settings;
     use rstest::rstest;
     use serde_json::{Value, json};
 
-    /// `(rejections, warnings, init container names after the edits, container names after)`.
-    fn check(
-        action: &str,
-        operation: &str,
-        restart_policy: &str,
-        containers: Value,
-    ) -> (usize, usize, Vec<String>, Vec<String>) {
-        let compiled = Settings::from_value(
-            &json!({"jobSidecars": {"action": action}, "strippedRestartPolicy": {"action": "ignore"}}),
-        )
-        .and_then(|s| s.compile())
-        .expect("valid");
-        let request = json!({"operation": operation, "kind": {"kind": "Pod"}, "object": {"spec": {
-            "restartPolicy": restart_policy, "initContainers": [{"name": "setup"}], "containers": containers}}});
-        let view = Request::from_admission_request(&request).expect("well formed");
-        let workload = view.workload().expect("well formed").expect("a pod");
-        let mut plan = Plan::default();
-        plan_job_sidecars(&compiled, &view, &workload, &mut plan);
-        let mut object = view.object.clone();
-        crate::plan::apply(plan.edits.clone(), &mut object).expect("applies");
-        let names = |list: &str| {
-            object["spec"][list]
+    /// What the plan says, and the pod after its edits.
+    struct Checked {
+        rejections: Vec<String>,
+        warnings: Vec<String>,
+        object: Value,
+    }
+
+    impl Checked {
+        fn names(&self, list: &str) -> Vec<&str> {
+            self.object["spec"][list]
                 .as_array()
                 .into_iter()
                 .flatten()
                 .filter_map(|c| c["name"].as_str())
-                .map(str::to_owned)
                 .collect()
-        };
-        (
-            plan.rejections.len(),
-            plan.warnings.len(),
-            names("initContainers"),
-            names("containers"),
+        }
+    }
+
+    fn check_with(settings: Value, nodes: &Snapshot, operation: &str, spec: Value) -> Checked {
+        let mut settings = settings;
+        settings["strippedRestartPolicy"] = json!({"action": "ignore"});
+        let compiled = Settings::from_value(&settings)
+            .and_then(|s| s.compile())
+            .expect("valid");
+        let request = json!({"operation": operation, "kind": {"kind": "Pod"}, "object": {"spec": spec}});
+        let view = Request::from_admission_request(&request).expect("well formed");
+        let workload = view.workload().expect("well formed").expect("a pod");
+        let mut plan = Plan::default();
+        let support = NodeSupport::new(&compiled.native_support, nodes);
+        plan_job_sidecars(&compiled, &view, &workload, &support, &mut plan);
+        let mut object = view.object.clone();
+        crate::plan::apply(plan.edits.clone(), &mut object).expect("applies");
+        Checked {
+            rejections: plan.rejections,
+            warnings: plan.warnings,
+            object,
+        }
+    }
+
+    fn check(action: &str, operation: &str, restart_policy: &str, containers: Value) -> Checked {
+        check_with(
+            json!({"jobSidecars": {"action": action}}),
+            &Snapshot::default(),
+            operation,
+            json!({"restartPolicy": restart_policy, "initContainers": [{"name": "setup"}], "containers": containers}),
         )
     }
 
@@ -205,6 +253,8 @@ mod tests {
     #[case::ignored("ignore", "CREATE", "Never", containers(&["job", "daprd"]), (0, 0))]
     #[case::no_sidecar("reject", "CREATE", "Never", containers(&["job", "helper"]), (0, 0))]
     #[case::only_sidecars_are_the_job("reject", "CREATE", "Never", containers(&["daprd"]), (0, 1))]
+    #[case::shim_word_dodges_nothing("reject", "CREATE", "Never",
+        json!([{"name": "job", "image": "x"}, {"name": "daprd", "image": "x", "args": ["native-sidecar-shim"]}]), (1, 0))]
     fn verdicts(
         #[case] action: &str,
         #[case] operation: &str,
@@ -212,19 +262,93 @@ mod tests {
         #[case] containers: Value,
         #[case] expected: (usize, usize),
     ) {
-        let (rejections, warnings, _, _) = check(action, operation, restart_policy, containers);
-        assert_eq!((rejections, warnings), expected);
+        let checked = check(action, operation, restart_policy, containers);
+        assert_eq!(
+            (checked.rejections.len(), checked.warnings.len()),
+            expected,
+            "{:?} {:?}",
+            checked.rejections,
+            checked.warnings
+        );
     }
 
     #[test]
-    fn convert_moves_sidecars_in_order_in_front_and_leaves_the_unmovable() {
+    fn convert_moves_sidecars_in_order_behind_the_init_containers_and_leaves_the_unmovable() {
         let pod = json!([{"name": "daprd", "image": "x"}, {"name": "job", "image": "x"},
                          {"name": "otc-container", "image": "x"},
                          {"name": "kuma-sidecar", "image": "x", "restartPolicy": "Never"}]);
-        let (rejections, warnings, init, regular) = check("convert", "CREATE", "Never", pod);
-        assert_eq!(rejections, 0);
-        assert_eq!(warnings, 3, "two converted, one left alone");
-        assert_eq!(init, ["daprd", "otc-container", "setup"]);
-        assert_eq!(regular, ["job", "kuma-sidecar"]);
+        let checked = check("convert", "CREATE", "Never", pod);
+        assert!(checked.rejections.is_empty());
+        assert_eq!(checked.warnings.len(), 3, "two converted, one left alone");
+        assert_eq!(
+            checked.names("initContainers"),
+            ["setup", "daprd", "otc-container"]
+        );
+        assert_eq!(checked.names("containers"), ["job", "kuma-sidecar"]);
+    }
+
+    fn node(name: &str, version: &str) -> Value {
+        json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name},
+               "status": {"nodeInfo": {"kubeletVersion": version}}})
+    }
+
+    /// A Job pod with a legacy proxy, converted under each nativeSupport strategy.
+    #[rstest]
+    #[case::assume(json!({"strategy": "assume"}), vec![node("a", "v1.27.1")], true, "")]
+    #[case::legacy(json!({"strategy": "legacy"}), vec![], false, "strategy legacy: its nodes do not run native sidecars")]
+    #[case::universal(json!({"strategy": "universal"}), vec![], false, "strategy universal")]
+    #[case::new_nodes(json!({"strategy": "nodeVersion"}), vec![node("a", "v1.30.0"), node("b", "v1.29.1")], true, "")]
+    #[case::an_old_node(json!({"strategy": "nodeVersion", "whenUnsupported": "universal"}), vec![node("a", "v1.30.0"), node("b", "v1.28.9")], false, "b runs kubelet v1.28.9, and native sidecars need kubelet >= 1.29")]
+    #[case::no_nodes(json!({"strategy": "nodeVersion"}), vec![], false, "native sidecar support is unknown (no node found among the cluster's nodes)")]
+    #[case::node_label(json!({"strategy": "nodeLabel"}), vec![], true, "")]
+    fn convert_follows_the_native_support_strategy(
+        #[case] support: Value,
+        #[case] nodes: Vec<Value>,
+        #[case] converted: bool,
+        #[case] refusal: &str,
+    ) {
+        let checked = check_with(
+            json!({"jobSidecars": {"action": "convert"}, "nativeSupport": support}),
+            &Snapshot { objects: nodes },
+            "CREATE",
+            json!({"restartPolicy": "Never", "initContainers": [{"name": "istio-init", "image": "istio/proxyv2"}],
+                   "containers": [{"name": "job", "image": "x"}, {"name": "istio-proxy", "image": "istio/proxyv2"}]}),
+        );
+        if converted {
+            assert!(checked.rejections.is_empty(), "{:?}", checked.rejections);
+            assert_eq!(checked.names("initContainers"), ["istio-init", "istio-proxy"]);
+        } else {
+            assert_eq!(
+                checked.object["spec"]["initContainers"].as_array().map(Vec::len),
+                Some(1)
+            );
+            let [rejection] = checked.rejections.as_slice() else {
+                panic!("one rejection: {:?}", checked.rejections);
+            };
+            assert!(rejection.contains(refusal), "{rejection}");
+            assert!(
+                rejection.contains("\"istio-proxy\""),
+                "names the container: {rejection}"
+            );
+            assert!(
+                rejection.contains("make the sidecar exit"),
+                "says the fix: {rejection}"
+            );
+        }
+    }
+
+    #[test]
+    fn convert_under_node_label_requires_the_label() {
+        let checked = check_with(
+            json!({"jobSidecars": {"action": "convert"}, "nativeSupport": {"strategy": "nodeLabel"}}),
+            &Snapshot::default(),
+            "CREATE",
+            json!({"restartPolicy": "Never", "containers": [{"name": "job", "image": "x"}, {"name": "daprd", "image": "x"}]}),
+        );
+        assert_eq!(
+            checked.object["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"],
+            json!({"nodeSelectorTerms": [{"matchExpressions": [
+                {"key": "native-sidecar.kubewarden.io/supported", "operator": "In", "values": ["true"]}]}]})
+        );
     }
 }

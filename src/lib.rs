@@ -25,6 +25,7 @@ pub mod decide;
 pub mod inject;
 pub mod jobs;
 pub mod plan;
+pub mod recognise;
 pub mod request;
 pub mod settings;
 pub mod stripped;

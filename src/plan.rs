@@ -42,6 +42,9 @@ pub struct Plan {
     pub warnings: Vec<String>,
     /// Each a full message for the user; any of them refuses the request.
     pub rejections: Vec<String>,
+    /// Key and value of annotations for the API server's audit log: what the
+    /// cluster operator should see even when the request is accepted.
+    pub audit_annotations: Vec<(String, String)>,
 }
 
 impl Plan {
@@ -52,8 +55,16 @@ impl Plan {
         }
     }
 
+    /// Adds a warning, once: conversion and injection may both have cause
+    /// to say the same thing about one pod.
     pub fn warn(&mut self, warning: String) {
-        self.warnings.push(warning);
+        if !self.warnings.contains(&warning) {
+            self.warnings.push(warning);
+        }
+    }
+
+    pub fn audit(&mut self, key: &str, value: String) {
+        self.audit_annotations.push((key.to_owned(), value));
     }
 
     pub fn reject(&mut self, message: String) {

@@ -2,18 +2,24 @@
 #
 # Two copies of one sidecar share an emptyDir, and at run time exactly one of
 # them runs it, whether or not the node supports native sidecars:
-#   native   the init container with restartPolicy: Always. Its first run only
-#            leaves a mark and exits 0; a restart (which only a kubelet that
-#            supports native sidecars does to an init container that exited 0)
-#            means native sidecars work: it claims the sidecar and runs it.
-#   legacy-* the regular container. It waits a bounded time for the native copy
-#            to claim the sidecar; if none does, native sidecars do not work here
-#            and it claims and runs the sidecar itself. When the native copy owns
-#            it, `legacy-stay` sleeps (pod restartPolicy Always: exiting would
-#            only get it restarted) and `legacy-exit` exits 0 (Never/OnFailure:
-#            the pod can complete).
+#   native  the init container with restartPolicy: Always. Its first run only
+#           leaves a mark and exits 0; a restart (which only a kubelet that
+#           supports native sidecars does to an init container that exited 0)
+#           means native sidecars work: it claims the sidecar and runs it.
+#   legacy  the regular container. It waits a bounded time for the native copy
+#           to claim the sidecar; if none does, native sidecars do not work here
+#           and it claims and runs the sidecar itself. When the native copy owns
+#           it, it sleeps (the pod's restartPolicy is Always: exiting would only
+#           get it restarted).
 # A claim is a mkdir, atomic on every POSIX file system, so a restart that lands
 # after the legacy copy gave up cannot start a second copy of the sidecar.
+#
+# The emptyDir outlives a pod sandbox restart (node reboot, container runtime
+# restart): then the init containers run again. Where the legacy copy owns the
+# sidecar, the native copy must not idle then: on a kubelet without native
+# sidecars an init container that never exits keeps the pod in Init forever. It
+# yields (exits 0) once; the legacy copy clears that mark whenever it starts,
+# so a kubelet that restarts the native copy again finds it and lets it idle.
 #
 # usage: sh -c "$SHIM" shim ROLE STATE WAIT_SECONDS COMMAND [ARG...]
 set -u
@@ -48,17 +54,21 @@ case $role in
       exit 0
     fi
     if claim native; then exec "$@"; fi
+    if [ ! -e "$state.yielded" ]; then
+      : > "$state.yielded"
+      exit 0
+    fi
     idle
     ;;
-  legacy-stay | legacy-exit)
+  legacy)
+    rm -f "$state.yielded"
     waited=0
     while [ -z "$(owner)" ] && [ "$waited" -lt "$wait" ]; do
       sleep 1
       waited=$((waited + 1))
     done
     if claim legacy; then exec "$@"; fi
-    if [ "$role" = legacy-stay ]; then idle; fi
-    exit 0
+    idle
     ;;
   *)
     echo "native-sidecar shim: unknown role '$role'" >&2

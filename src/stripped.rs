@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use crate::catalog::Why;
 use crate::cluster::Cluster;
+use crate::inject::STATUS_KEY;
 use crate::plan::Plan;
 use crate::request::{Container, Operation, Request, Workload};
 use crate::settings::{Compiled, StrippedAction};
@@ -71,12 +72,19 @@ pub fn plan_stripped(
     if compiled.stripped == StrippedAction::Ignore || !request.changes_spec(workload) {
         return;
     }
-    let suspects: Vec<&Container> = workload
+    let mut suspects: Vec<&Container> = workload
         .spec
         .init_containers
         .iter()
         .filter(|c| c.restart_policy.is_none())
         .collect();
+    if suspects.is_empty() {
+        return;
+    }
+    // The universal injector's init copy works without the field: that is
+    // what it is for (an API server that drops it, a kubelet that ignores it).
+    let universal = universal_copies(workload);
+    suspects.retain(|c| !universal.iter().any(|u| u == c.name));
     if suspects.is_empty() {
         return;
     }
@@ -177,6 +185,26 @@ fn owner_template(request: &Request, cluster: &dyn Cluster, plan: &mut Plan) -> 
             None
         }
     }
+}
+
+/// The init containers this policy recorded in the pod's status annotation as
+/// the universal injector's copies. The annotation is the policy's own record;
+/// a pod that forges it only forgoes this check for its own containers.
+fn universal_copies(workload: &Workload) -> Vec<String> {
+    let Some(status) = workload
+        .annotation(STATUS_KEY)
+        .and_then(|text| serde_json::from_str::<Value>(text).ok())
+    else {
+        return Vec::new();
+    };
+    status
+        .get("injected")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|entry| entry.get("mode").and_then(Value::as_str) == Some("universal"))
+        .filter_map(|entry| entry.get("container")?.as_str().map(str::to_owned))
+        .collect()
 }
 
 /// Whether `spec` has an init container `name` with `restartPolicy: Always`.

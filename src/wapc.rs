@@ -21,6 +21,7 @@ pub fn validate(payload: &[u8]) -> CallResult {
         message,
         code,
         mutated_object,
+        audit_annotations,
         warnings,
     } = evaluate(payload, &Host);
     Ok(serde_json::to_vec(&ValidationResponse {
@@ -28,7 +29,7 @@ pub fn validate(payload: &[u8]) -> CallResult {
         message,
         code,
         mutated_object,
-        audit_annotations: None,
+        audit_annotations: audit_annotations.map(|a| a.into_iter().collect()),
         warnings,
     })?)
 }

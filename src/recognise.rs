@@ -1,0 +1,479 @@
+//! Whether a container of a pod *is* the sidecar a template injects: the one
+//! definition the injector's idempotence, its enforcement (`allowOptOut:
+//! false`) and its marker check share.
+//!
+//! A container is a template's sidecar when it is one of the template's
+//! compiled forms (native, legacy, or a universal copy), give or take
+//!
+//! - what the API server fills in when it stores a pod (Kubernetes
+//!   `pkg/apis/core/v1/defaults.go`): `imagePullPolicy` (`Always` for a
+//!   `:latest` or untagged image, else `IfNotPresent`; `Always` also where the
+//!   `AlwaysPullImages` admission plugin forces it), `terminationMessagePath`,
+//!   `terminationMessagePolicy`, probe timings, `httpGet.path` and `.scheme`,
+//!   `grpc.service`, `ports[].protocol`, `env[].valueFrom.fieldRef.apiVersion`,
+//!   resource requests copied from limits, quantities in canonical form;
+//! - additions that shadow nothing of the template, as other webhooks make
+//!   them: env vars of other names, volume mounts at paths that are neither
+//!   the template's mount paths nor under them, ports, and fields the template
+//!   does not set that do not change what runs.
+//!
+//! What runs is decided by the image, command, args, working directory,
+//! security context, resources, probes, lifecycle hooks and restart policy, the
+//! values of the template's env vars and what is mounted at its mount paths:
+//! a container that differs in any of them is not the sidecar, whatever its
+//! name and markers say.
+
+use serde_json::{Map, Value};
+
+/// The fields that decide what runs: equal to the template's, or absent from
+/// both, give or take the API server's defaults.
+const WHAT_RUNS: [&str; 11] = [
+    "image",
+    "command",
+    "args",
+    "workingDir",
+    "securityContext",
+    "resources",
+    "restartPolicy",
+    "livenessProbe",
+    "readinessProbe",
+    "startupProbe",
+    "lifecycle",
+];
+
+/// `None` when `container` is the compiled `form`; otherwise what differs,
+/// for a message.
+pub fn difference(container: &Value, form: &Value) -> Option<String> {
+    let (Some(container), Some(form)) = (container.as_object(), form.as_object()) else {
+        return Some("it is not an object".to_owned());
+    };
+    for key in WHAT_RUNS {
+        let (theirs, ours) = (present(container, key), present(form, key));
+        let same = match key {
+            "resources" => same_resources(theirs, ours),
+            _ => match (theirs, ours) {
+                (None, None) => true,
+                (Some(theirs), Some(ours)) => same(theirs, ours, Within::Container.child(key), true),
+                (Some(theirs), None) => is_empty(theirs),
+                (None, Some(ours)) => is_empty(ours),
+            },
+        };
+        if !same {
+            return Some(format!("its {key} is not the template's"));
+        }
+    }
+    if let Some(policy) = present(container, "imagePullPolicy")
+        && !pull_policy_fits(policy, present(form, "imagePullPolicy"), form)
+    {
+        return Some(format!(
+            "its imagePullPolicy {} is not the template's",
+            policy.as_str().unwrap_or("?")
+        ));
+    }
+    env_difference(container, form)
+        .or_else(|| mounts_difference(container, form))
+        .or_else(|| {
+            // Whatever else the template sets (name, ports, envFrom, …) the
+            // container has, with anything added.
+            form.iter()
+                .filter(|(key, _)| {
+                    !WHAT_RUNS.contains(&key.as_str())
+                        && !matches!(key.as_str(), "env" | "volumeMounts" | "imagePullPolicy")
+                })
+                .find(|(key, ours)| {
+                    !ours.is_null()
+                        && !present(container, key)
+                            .is_some_and(|theirs| same(theirs, ours, Within::Container.child(key), false))
+                })
+                .map(|(key, _)| format!("its {key} is not the template's"))
+        })
+}
+
+/// Whether `theirs` says everything `ours` does, and maybe more: a volume of
+/// the pod that is the template's volume once the API server has filled in its
+/// defaults (a secret volume's `defaultMode`).
+pub fn says_at_least(theirs: &Value, ours: &Value) -> bool {
+    same(theirs, ours, Within::Other, false)
+}
+
+/// Every env var the template sets has the template's value, in every entry
+/// of that name (the last of duplicates wins in a kubelet); others may be added.
+fn env_difference(container: &Map<String, Value>, form: &Map<String, Value>) -> Option<String> {
+    let theirs = entries(container, "env");
+    entries(form, "env").find_map(|ours| {
+        let name = ours.get("name")?;
+        let mut same_name = theirs.clone().filter(|t| t.get("name") == Some(name)).peekable();
+        let differs = same_name.peek().is_none() || same_name.any(|t| !same(t, ours, Within::EnvVar, true));
+        differs.then(|| format!("its env var {name} is not the template's"))
+    })
+}
+
+/// Every mount of the template is there as the template has it, and no other
+/// mount lies at or under one of its mount paths.
+fn mounts_difference(container: &Map<String, Value>, form: &Map<String, Value>) -> Option<String> {
+    let ours: Vec<&Value> = entries(form, "volumeMounts").collect();
+    if let Some(missing) = ours
+        .iter()
+        .find(|o| !entries(container, "volumeMounts").any(|t| same(t, o, Within::Other, true)))
+    {
+        return Some(format!(
+            "it does not mount {} as the template does",
+            mount_text(missing)
+        ));
+    }
+    entries(container, "volumeMounts")
+        .filter(|t| !ours.iter().any(|o| same(t, o, Within::Other, true)))
+        .find_map(|extra| {
+            let at = extra.get("mountPath").and_then(Value::as_str).unwrap_or("");
+            let shadowed = ours.iter().find(|o| {
+                let path = o.get("mountPath").and_then(Value::as_str).unwrap_or("");
+                at_or_under(at, path)
+            })?;
+            Some(format!(
+                "its mount {} covers the template's {}",
+                mount_text(extra),
+                mount_text(shadowed)
+            ))
+        })
+}
+
+fn mount_text(mount: &Value) -> String {
+    let field = |key: &str| mount.get(key).and_then(Value::as_str).unwrap_or("?");
+    format!("of volume {:?} at {:?}", field("name"), field("mountPath"))
+}
+
+/// `path` is `base` or a path below it (`/etc/app` and `/etc/app/conf`).
+fn at_or_under(path: &str, base: &str) -> bool {
+    let (path, base) = (path.trim_end_matches('/'), base.trim_end_matches('/'));
+    path.strip_prefix(base)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/') || base.is_empty())
+}
+
+/// The pull policy the API server gives an image when none is set.
+fn pull_policy_fits(theirs: &Value, ours: Option<&Value>, form: &Map<String, Value>) -> bool {
+    if let Some(ours) = ours {
+        return theirs == ours;
+    }
+    let image = form.get("image").and_then(Value::as_str).unwrap_or("");
+    let defaulted = if image_tag(image) == Some("latest") {
+        "Always"
+    } else {
+        "IfNotPresent"
+    };
+    theirs.as_str().is_some_and(|p| p == defaulted || p == "Always")
+}
+
+/// The tag of an image reference as the API server reads it: `latest` when
+/// there is neither tag nor digest, `None` for a digest without a tag.
+fn image_tag(image: &str) -> Option<&str> {
+    let (name, digest) = match image.split_once('@') {
+        Some((name, _)) => (name, true),
+        None => (image, false),
+    };
+    let last = name.rsplit('/').next().unwrap_or(name);
+    match last.split_once(':') {
+        Some((_, tag)) => Some(tag),
+        None if digest => None,
+        None => Some("latest"),
+    }
+}
+
+/// Where a value sits in a container, for the defaults the API server fills in there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Within {
+    Container,
+    Probe,
+    Lifecycle,
+    Handler,
+    HttpGet,
+    Grpc,
+    Port,
+    EnvVar,
+    ValueFrom,
+    FieldRef,
+    Other,
+}
+
+impl Within {
+    fn child(self, key: &str) -> Within {
+        match (self, key) {
+            (Within::Container, "livenessProbe" | "readinessProbe" | "startupProbe") => Within::Probe,
+            (Within::Container, "lifecycle") => Within::Lifecycle,
+            (Within::Container, "ports") => Within::Port,
+            (Within::Container, "env") => Within::EnvVar,
+            (Within::Lifecycle, _) => Within::Handler,
+            (Within::Probe | Within::Handler, "httpGet") => Within::HttpGet,
+            (Within::Probe, "grpc") => Within::Grpc,
+            (Within::EnvVar, "valueFrom") => Within::ValueFrom,
+            (Within::ValueFrom, "fieldRef") => Within::FieldRef,
+            _ => Within::Other,
+        }
+    }
+
+    /// The value the API server stores for `key` here when the object leaves it out.
+    fn default(self, key: &str) -> Option<Value> {
+        Some(match (self, key) {
+            (Within::Probe, "timeoutSeconds") => Value::from(1),
+            (Within::Probe, "periodSeconds") => Value::from(10),
+            (Within::Probe, "successThreshold") => Value::from(1),
+            (Within::Probe, "failureThreshold") => Value::from(3),
+            (Within::HttpGet, "path") => Value::from("/"),
+            (Within::HttpGet, "scheme") => Value::from("HTTP"),
+            (Within::Grpc, "service") => Value::from(""),
+            (Within::Port, "protocol") => Value::from("TCP"),
+            (Within::FieldRef, "apiVersion") => Value::from("v1"),
+            _ => return None,
+        })
+    }
+}
+
+/// Whether `theirs` says what `ours` says. `strict`: nothing more either,
+/// but the defaults of `within` (lists item by item); otherwise `theirs` may
+/// add keys, and list items (each of ours matched by one of theirs).
+fn same(theirs: &Value, ours: &Value, within: Within, strict: bool) -> bool {
+    match (theirs, ours) {
+        (Value::Object(theirs), Value::Object(ours)) => {
+            let ours_covered = ours.iter().all(|(key, o)| match present(theirs, key) {
+                Some(t) => same(t, o, within.child(key), strict),
+                None => o.is_null(),
+            });
+            ours_covered
+                && (!strict
+                    || theirs.iter().all(|(key, t)| {
+                        present(ours, key).is_some() || t.is_null() || within.default(key).as_ref() == Some(t)
+                    }))
+        }
+        (Value::Array(theirs), Value::Array(ours)) if strict => {
+            theirs.len() == ours.len() && theirs.iter().zip(ours).all(|(t, o)| same(t, o, within, true))
+        }
+        (Value::Array(theirs), Value::Array(ours)) => ours
+            .iter()
+            .all(|o| theirs.iter().any(|t| same(t, o, within, false))),
+        (Value::Number(t), Value::Number(o)) => t.as_f64() == o.as_f64(),
+        _ => theirs == ours,
+    }
+}
+
+/// Requests and limits by value (`500m` is `0.5`); a request the container
+/// has and the template does not is the template's limit copied by the API
+/// server.
+fn same_resources(theirs: Option<&Value>, ours: Option<&Value>) -> bool {
+    let list = |resources: Option<&Value>, key: &str| -> Map<String, Value> {
+        resources
+            .and_then(|r| r.get(key))
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let other_keys = |resources: Option<&Value>| {
+        resources
+            .and_then(Value::as_object)
+            .map(|r| {
+                r.iter()
+                    .filter(|(k, v)| !matches!(k.as_str(), "requests" | "limits") && !v.is_null())
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect::<Map<String, Value>>()
+            })
+            .unwrap_or_default()
+    };
+    let (our_limits, our_requests) = (list(ours, "limits"), list(ours, "requests"));
+    // Requests as stored: the template's, and its limits where it has none.
+    let mut their_requests = list(theirs, "requests");
+    for (resource, limit) in &our_limits {
+        if !our_requests.contains_key(resource)
+            && their_requests
+                .get(resource)
+                .is_some_and(|request| same_quantity(request, limit))
+        {
+            their_requests.remove(resource);
+        }
+    }
+    same_quantities(&list(theirs, "limits"), &our_limits)
+        && same_quantities(&their_requests, &our_requests)
+        && same(
+            &Value::Object(other_keys(theirs)),
+            &Value::Object(other_keys(ours)),
+            Within::Other,
+            true,
+        )
+}
+
+fn same_quantities(theirs: &Map<String, Value>, ours: &Map<String, Value>) -> bool {
+    theirs.len() == ours.len()
+        && ours
+            .iter()
+            .all(|(resource, o)| theirs.get(resource).is_some_and(|t| same_quantity(t, o)))
+}
+
+fn same_quantity(theirs: &Value, ours: &Value) -> bool {
+    match (quantity(theirs), quantity(ours)) {
+        (Some(t), Some(o)) => (t - o).abs() <= f64::EPSILON * 16.0 * t.abs().max(o.abs()),
+        _ => theirs == ours,
+    }
+}
+
+/// The value of a Kubernetes quantity (`100m`, `1.5Gi`, `1e3`, `2`).
+fn quantity(value: &Value) -> Option<f64> {
+    if let Some(number) = value.as_f64() {
+        return Some(number);
+    }
+    let text = value.as_str()?.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | '+' | '-')))
+        .unwrap_or(text.len());
+    let (number, suffix) = text.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    let scale = match suffix {
+        "" => 1.0,
+        "n" => 1e-9,
+        "u" => 1e-6,
+        "m" => 1e-3,
+        "k" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        "P" => 1e15,
+        "E" => 1e18,
+        "Ki" => 1024f64,
+        "Mi" => 1024f64.powi(2),
+        "Gi" => 1024f64.powi(3),
+        "Ti" => 1024f64.powi(4),
+        "Pi" => 1024f64.powi(5),
+        "Ei" => 1024f64.powi(6),
+        exponent => 10f64.powi(
+            exponent
+                .strip_prefix(['e', 'E'])?
+                .parse::<i32>()
+                .ok()
+                .filter(|e| e.abs() <= 30)?,
+        ),
+    };
+    Some(number * scale)
+}
+
+/// A key's value unless it is absent or null.
+fn present<'v>(object: &'v Map<String, Value>, key: &str) -> Option<&'v Value> {
+    object.get(key).filter(|v| !v.is_null())
+}
+
+fn is_empty(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Object(map) => map.values().all(is_empty),
+        Value::Array(items) => items.is_empty(),
+        _ => false,
+    }
+}
+
+fn entries<'v>(object: &'v Map<String, Value>, key: &str) -> impl Iterator<Item = &'v Value> + Clone {
+    object.get(key).and_then(Value::as_array).into_iter().flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+    use serde_json::json;
+
+    /// A native form as the settings compile it.
+    fn form() -> Value {
+        json!({"name": "proxy", "image": "registry.example.com/proxy:1.4", "restartPolicy": "Always",
+               "command": ["/proxy"], "args": ["--config=/etc/proxy/config.yaml"],
+               "ports": [{"containerPort": 15090, "name": "metrics"}],
+               "resources": {"limits": {"cpu": "0.5", "memory": "64Mi"}},
+               "securityContext": {"runAsNonRoot": true, "allowPrivilegeEscalation": false},
+               "startupProbe": {"httpGet": {"port": 15021}},
+               "env": [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+                       {"name": "KUBEWARDEN_NATIVE_SIDECAR", "value": "proxy"}],
+               "volumeMounts": [{"name": "proxy-config", "mountPath": "/etc/proxy", "readOnly": true}]})
+    }
+
+    /// The form as the API server stores it, with what two cloud webhooks add.
+    fn stored() -> Value {
+        json!({"name": "proxy", "image": "registry.example.com/proxy:1.4", "restartPolicy": "Always",
+               "imagePullPolicy": "IfNotPresent", "terminationMessagePath": "/dev/termination-log",
+               "terminationMessagePolicy": "File",
+               "command": ["/proxy"], "args": ["--config=/etc/proxy/config.yaml"],
+               "ports": [{"containerPort": 15090, "name": "metrics", "protocol": "TCP"}],
+               "resources": {"limits": {"cpu": "500m", "memory": "64Mi"},
+                             "requests": {"cpu": "500m", "memory": "64Mi"}},
+               "securityContext": {"runAsNonRoot": true, "allowPrivilegeEscalation": false},
+               "startupProbe": {"httpGet": {"port": 15021, "path": "/", "scheme": "HTTP"}, "timeoutSeconds": 1,
+                                "periodSeconds": 10, "successThreshold": 1, "failureThreshold": 3},
+               "env": [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP", "apiVersion": "v1"}}},
+                       {"name": "KUBEWARDEN_NATIVE_SIDECAR", "value": "proxy"},
+                       {"name": "AWS_ROLE_ARN", "value": "arn:aws:iam::1:role/r"}],
+               "volumeMounts": [{"name": "proxy-config", "mountPath": "/etc/proxy", "readOnly": true},
+                                {"name": "aws-iam-token", "mountPath": "/var/run/secrets/eks.amazonaws.com/serviceaccount", "readOnly": true},
+                                {"name": "kube-api-access-x", "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount", "readOnly": true}]})
+    }
+
+    fn with(base: Value, pointer: &str, value: Value) -> Value {
+        let mut changed = base;
+        let (parent, key) = pointer.rsplit_once('/').unwrap_or(("", pointer));
+        match changed.pointer_mut(parent) {
+            Some(Value::Object(map)) => {
+                map.insert(key.to_owned(), value);
+            }
+            Some(Value::Array(items)) => match key.parse::<usize>() {
+                Ok(index) => items[index] = value,
+                Err(_) => items.push(value),
+            },
+            _ => panic!("no {parent} in the test container"),
+        }
+        changed
+    }
+
+    #[test]
+    fn the_form_itself_and_as_the_api_server_stores_it_are_the_sidecar() {
+        assert_eq!(difference(&form(), &form()), None);
+        assert_eq!(difference(&stored(), &form()), None);
+        let always_pull = with(stored(), "/imagePullPolicy", json!("Always"));
+        assert_eq!(difference(&always_pull, &form()), None, "AlwaysPullImages");
+        let more_ports = with(stored(), "/ports/-", json!({"containerPort": 9000}));
+        assert_eq!(difference(&more_ports, &form()), None);
+    }
+
+    #[rstest]
+    #[case::command(with(stored(), "/command", json!(["sleep", "infinity"])), "its command")]
+    #[case::args(with(stored(), "/args", json!(["--config=/tmp/mine.yaml"])), "its args")]
+    #[case::image(with(stored(), "/image", json!("registry.example.com/proxy:evil")), "its image")]
+    #[case::working_dir(with(stored(), "/workingDir", json!("/tmp")), "its workingDir")]
+    #[case::tiny_memory(with(stored(), "/resources/limits/memory", json!("1Mi")), "its resources")]
+    #[case::extra_limit(with(stored(), "/resources/limits/ephemeral-storage", json!("1Mi")), "its resources")]
+    #[case::privileged(with(stored(), "/securityContext/privileged", json!(true)), "its securityContext")]
+    #[case::probe_added(with(stored(), "/livenessProbe", json!({"exec": {"command": ["false"]}})), "its livenessProbe")]
+    #[case::probe_timing(with(stored(), "/startupProbe/failureThreshold", json!(1000)), "its startupProbe")]
+    #[case::not_native(with(stored(), "/restartPolicy", Value::Null), "its restartPolicy")]
+    #[case::pull_never(with(stored(), "/imagePullPolicy", json!("Never")), "imagePullPolicy Never")]
+    #[case::env_value(with(stored(), "/env/1", json!({"name": "KUBEWARDEN_NATIVE_SIDECAR", "value": "other"})), "env var \"KUBEWARDEN_NATIVE_SIDECAR\"")]
+    #[case::env_duplicate(with(stored(), "/env/-", json!({"name": "POD_IP", "value": "127.0.0.1"})), "env var \"POD_IP\"")]
+    #[case::config_shadowed(with(stored(), "/volumeMounts/-", json!({"name": "mine", "mountPath": "/etc/proxy/config.yaml", "subPath": "c"})), "covers the template's of volume \"proxy-config\"")]
+    #[case::config_replaced(with(stored(), "/volumeMounts/0", json!({"name": "mine", "mountPath": "/etc/proxy"})), "does not mount of volume \"proxy-config\"")]
+    #[case::port_missing(with(stored(), "/ports", json!([])), "its ports")]
+    fn a_container_that_changes_what_runs_is_not_the_sidecar(#[case] container: Value, #[case] reason: &str) {
+        let found = difference(&container, &form());
+        assert!(found.as_deref().is_some_and(|f| f.contains(reason)), "{found:?}");
+    }
+
+    #[rstest]
+    #[case("nginx", Some("latest"))]
+    #[case("nginx:1.27", Some("1.27"))]
+    #[case("localhost:5000/app", Some("latest"))]
+    #[case("localhost:5000/app:v1@sha256:00", Some("v1"))]
+    #[case("app@sha256:00", None)]
+    fn image_tags(#[case] image: &str, #[case] tag: Option<&str>) {
+        assert_eq!(image_tag(image), tag);
+    }
+
+    #[rstest]
+    #[case(json!("500m"), Some(0.5))]
+    #[case(json!("1Gi"), Some(1073741824.0))]
+    #[case(json!("1e3"), Some(1000.0))]
+    #[case(json!(2), Some(2.0))]
+    #[case(json!("1x"), None)]
+    #[case(json!("e1e999"), None)]
+    fn quantities(#[case] text: Value, #[case] expected: Option<f64>) {
+        assert_eq!(quantity(&text), expected);
+    }
+}
