@@ -35,8 +35,9 @@ evaluate() {
   local settings="$1" request="$2"
   shift 2
   [ -f "$settings" ] || settings="$FIXTURES/settings/$settings"
+  [ -f "$request" ] || request="$FIXTURES/requests/$request"
   run kwctl run --settings-path "$settings" \
-    --request-path "$FIXTURES/requests/$request" "$@" "$OUT/annotated-policy.wasm"
+    --request-path "$request" "$@" "$OUT/annotated-policy.wasm"
   echo "$output" >&2
   [ "$status" -eq 0 ]
   response="$(echo "$output" | grep '^{' | tail -n 1)"
@@ -108,8 +109,68 @@ warnings() { echo "$response" | jq -r '(.warnings // []) | join("\n")'; }
   patched="$("$EXAMPLES/json_tools" apply-patch "$OUT/original.json" "$OUT/patch.json")"
   original="$(cat "$OUT/original.json")"
   t='.spec.jobTemplate.spec.template.spec'
-  [ "$(echo "$patched" | jq -cS "$t.initContainers[0]")" = "$(echo "$original" | jq -cS "$t.containers[1] + {restartPolicy: \"Always\"}")" ]
+  # The sidecar goes after the existing init containers: it used to start after them.
+  [ "$(echo "$patched" | jq -cS "$t.initContainers[0]")" = "$(echo "$original" | jq -cS "$t.initContainers[0]")" ]
+  [ "$(echo "$patched" | jq -cS "$t.initContainers[1]")" = "$(echo "$original" | jq -cS "$t.containers[1] + {restartPolicy: \"Always\"}")" ]
   [ "$(echo "$patched" | jq -cS "$t.containers")" = "$(echo "$original" | jq -cS "[$t.containers[0]]")" ]
+}
+
+# Applies the patch of $response to the object of a request fixture, and
+# writes that request with the patched object to $OUT/$2.
+patched_request() {
+  local request="$1" into="$2"
+  jq '.object' "$FIXTURES/requests/$request" > "$OUT/original.json"
+  echo "$response" | jq -r '.patch | @base64d' > "$OUT/patch.json"
+  "$EXAMPLES/json_tools" apply-patch "$OUT/original.json" "$OUT/patch.json" > "$OUT/patched.json"
+  jq --slurpfile patched "$OUT/patched.json" '.object = $patched[0]' "$FIXTURES/requests/$request" > "$OUT/$into"
+}
+
+@test "convert keeps istio-init before the converted istio-proxy, and its output passes the validator" {
+  evaluate converter.json pod-job-istio-legacy.json
+  [ "$(allowed)" = true ]
+  patched_request pod-job-istio-legacy.json converted.json
+  jq -e '[.object.spec.initContainers[] | [.name, .restartPolicy]] == [["istio-init", null], ["istio-proxy", "Always"]]' \
+    "$OUT/converted.json"
+  jq -e '[.object.spec.containers[] | .name] == ["report"]' "$OUT/converted.json"
+  evaluate converter.json "$OUT/converted.json"
+  [ "$(allowed)" = true ]
+  [ "$(echo "$response" | jq -r '.patch // "none"')" = none ]
+  # (Without the owner lookup: kwctl cannot answer it here.)
+  jq '.strippedRestartPolicy.checkOwner = false' "$FIXTURES/settings/validator.json" > "$OUT/validator-no-owner.json"
+  evaluate "$OUT/validator-no-owner.json" "$OUT/converted.json"
+  [ "$(allowed)" = true ]
+  [ -z "$(warnings)" ]
+}
+
+@test "convert refuses where the pod's nodes are too old for native sidecars (replayed Node list)" {
+  evaluate converter-node-version.json pod-job-istio-legacy.json --allow-context-aware \
+    --replay-host-capabilities-interactions "$BATS_TEST_DIRNAME/sessions/nodes-mixed.yml"
+  [ "$(allowed)" = false ]
+  [[ "$(message)" == *'but not here: pool-b-1 runs kubelet v1.27.16-eks-a737599, and native sidecars need kubelet >= 1.29'* ]]
+  [[ "$(message)" == *'container "istio-proxy" (Istio proxy'* ]]
+}
+
+@test "universal: both copies in a long-running pod, none in a pod that runs to completion" {
+  evaluate universal.json pod-create-plain.json
+  [ "$(allowed)" = true ]
+  patched_request pod-create-plain.json universal-pod.json
+  jq -e '[.object.spec.initContainers[] | .name] == ["log-shipper"] and .object.spec.initContainers[0].restartPolicy == "Always"' \
+    "$OUT/universal-pod.json"
+  jq -e '[.object.spec.containers[] | .name] | index("log-shipper-legacy") != null' "$OUT/universal-pod.json"
+  jq '.object.spec.restartPolicy = "Never"' "$FIXTURES/requests/pod-create-plain.json" > "$OUT/job-pod.json"
+  evaluate universal.json "$OUT/job-pod.json"
+  [ "$(allowed)" = true ]
+  [ "$(echo "$response" | jq -r '.patch // "none"')" = none ]
+  [[ "$(warnings)" == *"this pod runs to completion (restartPolicy Never)"* ]]
+}
+
+@test "universal: an init copy without restartPolicy (an API server that drops it) passes the validator" {
+  evaluate universal.json pod-create-plain.json
+  patched_request pod-create-plain.json universal-pod.json
+  jq 'del(.object.spec.initContainers[0].restartPolicy)' "$OUT/universal-pod.json" > "$OUT/universal-dropped.json"
+  evaluate validator.json "$OUT/universal-dropped.json"
+  [ "$(allowed)" = true ]
+  [ -z "$(warnings)" ]
 }
 
 @test "a pod whose injected sidecar lost its field is flagged with the marker" {

@@ -115,7 +115,7 @@ fn convert(legacy: &[(&Container, Why)], workload: &Workload, plan: &mut Plan) {
 /// `convert` was asked for, but the pod's nodes may not run native sidecars.
 fn not_convertible(legacy: &[(&Container, Why)], workload: &Workload, why_not: &str) -> String {
     format!(
-        "{} would never complete: {} {} running as regular containers in {}.containers, and a sidecar \
+        "{} would never complete: {} {} in {}.containers, and a sidecar \
          keeps running after the main containers exit. This policy converts such sidecars to native \
          sidecars, but not here: {why_not}; as a native sidecar on a node without support it would run \
          as an init container that never exits, and the pod would never start. Fix: make the sidecar \
@@ -123,29 +123,29 @@ fn not_convertible(legacy: &[(&Container, Why)], workload: &Workload, why_not: &
          (Kubernetes >= 1.29) and move it to initContainers with restartPolicy: Always.",
         capitalised_subject(workload),
         listing(legacy),
-        if legacy.len() == 1 {
-            "is a sidecar"
-        } else {
-            "are sidecars"
-        },
+        running_as_regular(legacy),
         workload.spec_path()
     )
 }
 
+fn running_as_regular(legacy: &[(&Container, Why)]) -> &'static str {
+    match legacy {
+        [_] => "is a sidecar running as a regular container",
+        _ => "are sidecars running as regular containers",
+    }
+}
+
 fn rejection(legacy: &[(&Container, Why)], workload: &Workload) -> String {
     let spec_path = workload.spec_path();
-    let (them, are) = if legacy.len() == 1 {
-        ("it", "is a sidecar")
-    } else {
-        ("them", "are sidecars")
-    };
+    let them = if legacy.len() == 1 { "it" } else { "them" };
     let mut message = format!(
-        "{} would never complete: {} {are} running as regular containers in {spec_path}.containers, and a \
+        "{} would never complete: {} {} in {spec_path}.containers, and a \
          sidecar keeps running after the main containers exit, so the pod stays Running. Fix: move {them} to \
          {spec_path}.initContainers with restartPolicy: Always (native sidecars, Kubernetes >= 1.29): they \
          start before the main containers and are stopped when those finish.",
         capitalised_subject(workload),
-        listing(legacy)
+        listing(legacy),
+        running_as_regular(legacy)
     );
     let mut hints: Vec<&str> = Vec::new();
     for hint in legacy.iter().filter_map(|(_, why)| why.hint()) {

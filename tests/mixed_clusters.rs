@@ -215,34 +215,27 @@ fn node_label_on_a_bound_pod_injects_with_a_warning() {
     assert_eq!(patched.pointer("/spec/affinity"), None);
 }
 
-#[rstest]
-#[case::long_running("Always", 0)]
-#[case::job_pod("Never", 1)]
-fn legacy_appends_regular_containers_and_warns_on_job_pods(
-    #[case] restart_policy: &str,
-    #[case] warnings: usize,
-) {
-    let request = pod(json!({"containers": app(), "restartPolicy": restart_policy}));
-    let mut settings = with_strategy(json!({"strategy": "legacy"}));
-    settings["jobSidecars"] = json!({"action": "ignore"});
-    let outcome = Policy::new().validate(&settings, &request);
+#[test]
+fn legacy_appends_regular_containers() {
+    let request = pod(json!({"containers": app()}));
+    let outcome = Policy::new().validate(&with_strategy(json!({"strategy": "legacy"})), &request);
     let patched = outcome.patched.expect("injected");
     assert_eq!(
         names(&patched, "containers"),
         ["app", "log-shipper", "metrics-agent"]
     );
     assert_eq!(patched["spec"]["containers"][1].get("restartPolicy"), None);
-    assert_eq!(outcome.response.warnings.unwrap_or_default().len(), warnings);
+    assert_eq!(outcome.response.warnings, None);
 }
 
 #[rstest]
-#[case::long_running("Always", "legacy-stay")]
-#[case::job_pod("OnFailure", "legacy-exit")]
-fn universal_injects_both_copies_sharing_a_handshake_volume(
-    #[case] restart_policy: &str,
-    #[case] role: &str,
-) {
-    let request = pod(json!({"containers": app(), "restartPolicy": restart_policy}));
+#[case::long_running("Always")]
+#[case::long_running_by_default("")]
+fn universal_injects_both_copies_sharing_a_handshake_volume(#[case] restart_policy: &str) {
+    let mut request = pod(json!({"containers": app()}));
+    if !restart_policy.is_empty() {
+        request["object"]["spec"]["restartPolicy"] = json!(restart_policy);
+    }
     let policy = Policy::new();
     let settings = fixture("settings/universal.json");
     let outcome = policy.validate(&settings, &request);
@@ -278,7 +271,7 @@ fn universal_injects_both_copies_sharing_a_handshake_volume(
         json!([{"name": "KUBEWARDEN_NATIVE_SIDECAR", "value": "log-shipper"}])
     );
     let legacy = &patched["spec"]["containers"][1];
-    assert_eq!(legacy["command"][4], json!(role));
+    assert_eq!(legacy["command"][4], json!("legacy"));
     assert_eq!(legacy.get("restartPolicy"), None);
     assert_eq!(
         legacy["env"],
@@ -312,47 +305,141 @@ fn universal_injects_both_copies_sharing_a_handshake_volume(
     );
 }
 
+/// A pod that runs to completion never gets a sidecar as a regular
+/// container: where native sidecars do not work, the legacy mode's container
+/// and the universal injector's regular copy run the sidecar and keep the pod
+/// from completing. Whatever `jobSidecars` says (the split deployment's
+/// injector ignores Jobs), the pod is left alone with a warning.
+#[rstest]
+#[case::legacy(json!({"strategy": "legacy"}), "ignore", "it would run as a regular container (legacy mode)")]
+#[case::legacy_rejecting(json!({"strategy": "legacy"}), "reject", "it would run as a regular container (legacy mode)")]
+#[case::universal(json!({"strategy": "universal"}), "ignore", "the universal injector's regular copy would run it")]
+#[case::node_version_fallback(json!({"strategy": "nodeVersion", "whenUnsupported": "universal"}), "convert",
+    "supported (pool-b-1 runs kubelet v1.27.16-eks-a737599) the universal injector's regular copy would run it")]
+fn no_regular_container_sidecars_in_pods_that_run_to_completion(
+    #[case] support: Value,
+    #[case] job_action: &str,
+    #[case] why: &str,
+) {
+    let mut settings = fixture("settings/universal.json");
+    settings["nativeSupport"] = support;
+    settings["jobSidecars"] = json!({"action": job_action});
+    for restart_policy in ["Never", "OnFailure"] {
+        let request = pod(json!({"containers": app(), "restartPolicy": restart_policy}));
+        let outcome = cluster(Ok(fixture("cluster/nodes-mixed.json"))).validate(&settings, &request);
+        assert!(outcome.response.accepted, "{outcome:?}");
+        assert_eq!(outcome.response.mutated_object, None, "{restart_policy}");
+        let warnings = outcome.response.warnings.clone().unwrap_or_default();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].starts_with(&format!(
+                "no sidecar injected (log-shipper): this pod runs to completion (restartPolicy {restart_policy})"
+            )),
+            "{warnings:?}"
+        );
+        assert!(warnings[0].contains(why), "{warnings:?}");
+    }
+}
+
+/// The split deployment the README recommends: an injector that ignores Jobs
+/// and a validator that rejects legacy sidecars and stripped fields. Whatever
+/// the injector writes, under every strategy, the validator accepts.
+#[rstest]
+fn the_validator_accepts_what_the_injector_writes(
+    #[values("assume", "legacy", "universal", "nodeLabel", "nodeVersion")] strategy: &str,
+    #[values("Always", "OnFailure", "Never")] restart_policy: &str,
+) {
+    let mut injector = fixture("settings/universal.json");
+    injector["nativeSupport"]["strategy"] = json!(strategy);
+    injector["nativeSupport"]["whenUnsupported"] = json!("universal");
+    injector["jobSidecars"] = json!({"action": "ignore"});
+    injector["strippedRestartPolicy"] = json!({"action": "ignore"});
+    let policy = cluster(Ok(fixture("cluster/nodes-mixed.json")));
+    let mut request = pod(json!({"containers": app(), "restartPolicy": restart_policy}));
+    let injected = policy.validate(&injector, &request);
+    assert!(injected.response.accepted, "{injected:?}");
+    if let Some(patched) = injected.patched {
+        request["object"] = patched;
+    }
+    let mut validator = fixture("settings/validator.json");
+    validator["strippedRestartPolicy"]["checkOwner"] = json!(false);
+    let validated = policy.validate(&validator, &request);
+    assert!(
+        validated.response.accepted,
+        "{strategy} {restart_policy}: {validated:?}"
+    );
+    assert_eq!(validated.response.warnings, None, "{strategy} {restart_policy}");
+}
+
+/// Where the universal injector is used, the API server may be one that drops
+/// `restartPolicy` (1.27, or 1.28 with the gate off): its init copy arrives
+/// without the field by design, and works that way. It is not a stripped sidecar.
 #[test]
-fn universal_copies_of_a_job_pod_pass_the_job_sidecar_check() {
-    let mut request = pod(json!({"containers": app(), "restartPolicy": "Never"}));
+fn a_universal_init_copy_without_restart_policy_is_not_a_stripped_sidecar() {
     let policy = Policy::new();
-    let injected = policy
+    let mut request = pod(json!({"containers": app()}));
+    let mut injected = policy
         .validate(&fixture("settings/universal.json"), &request)
         .patched
         .expect("injected");
-    request["object"] = injected;
-    let validated = policy.validate(&fixture("settings/validator.json"), &request);
-    assert!(validated.response.accepted, "{validated:?}");
-}
-
-/// Found by tests/properties.rs: legacy sidecars injected into a Job pod were
-/// then refused by the same policy's Job check on reinvocation.
-#[test]
-fn legacy_mode_does_not_inject_what_the_job_check_refuses() {
-    let request = pod(json!({"containers": app(), "restartPolicy": "Never"}));
-    let outcome = Policy::new().validate(&with_strategy(json!({"strategy": "legacy"})), &request);
-    assert!(outcome.response.accepted);
-    assert_eq!(outcome.response.mutated_object, None);
+    let copy = injected["spec"]["initContainers"][0]
+        .as_object_mut()
+        .expect("the init copy");
     assert!(
-        outcome.response.warnings.unwrap_or_default()[0]
-            .starts_with("no sidecar injected: as regular containers")
+        copy.remove("restartPolicy").is_some(),
+        "dropped as an old API server does"
     );
+    request["object"] = injected;
+    let mut validator = fixture("settings/validator.json");
+    validator["strippedRestartPolicy"]["checkOwner"] = json!(false);
+    let validated = policy.validate(&validator, &request);
+    assert!(validated.response.accepted, "{validated:?}");
+    assert_eq!(validated.response.warnings, None);
+
+    // A native sidecar the status records as such is still caught.
+    let status = request["object"]["metadata"]["annotations"][STATUS]
+        .as_str()
+        .expect("status")
+        .replace("universal", "native");
+    request["object"]["metadata"]["annotations"][STATUS] = json!(status);
+    let stripped = policy.validate(&validator, &request);
+    assert!(!stripped.response.accepted, "{stripped:?}");
 }
 
-/// Found by tests/properties.rs: the universal regular copy counted as a main
-/// container, so a pod whose only container looks like a sidecar was accepted,
-/// then refused once it had its copies.
-#[test]
-fn the_universal_copy_is_not_a_main_container() {
-    let policy = Policy::new();
-    let settings = fixture("settings/universal.json");
-    let mut request = pod(
-        json!({"containers": [{"name": "a", "image": "cr.fluentbit.io/fluent/fluent-bit:3"}], "restartPolicy": "Never"}),
+/// `jobSidecars: convert` writes native sidecars too: under the same strategy
+/// as injection, and with one Node lookup for both.
+#[rstest]
+#[case::new_pool(json!({"pool": "a"}), true)]
+#[case::old_pool(json!({"pool": "b"}), false)]
+fn convert_follows_node_version(#[case] node_selector: Value, #[case] converted: bool) {
+    let policy = cluster(Ok(fixture("cluster/nodes-mixed.json")));
+    let mut settings = with_strategy(json!({"strategy": "nodeVersion", "whenUnsupported": "universal"}));
+    settings["sidecars"] = fixture("settings/universal.json")["sidecars"].clone();
+    settings["jobSidecars"] = json!({"action": "convert"});
+    let mut request = pod(json!({"restartPolicy": "Never", "nodeSelector": node_selector,
+        "containers": [{"name": "report", "image": "registry.example.com/report:1"},
+                       {"name": "daprd", "image": "ghcr.io/dapr/daprd:1.14"}]}));
+    let outcome = policy.validate(&settings, &request);
+    assert_eq!(
+        policy.host_calls.lock().expect("not poisoned").len(),
+        1,
+        "one node list"
     );
-    let first = policy.validate(&settings, &request);
-    assert!(first.response.accepted, "{first:?}");
-    request["object"] = first.patched.expect("injected");
-    let second = policy.validate(&settings, &request);
-    assert!(second.response.accepted, "{second:?}");
-    assert_eq!(second.response.mutated_object, None);
+    if converted {
+        let patched = outcome.patched.expect("converted and injected");
+        assert_eq!(names(&patched, "initContainers"), ["log-shipper", "daprd"]);
+        assert_eq!(names(&patched, "containers"), ["report"]);
+        request["object"] = patched;
+        let again = policy.validate(&settings, &request);
+        assert_eq!(again.response.mutated_object, None);
+    } else {
+        assert!(!outcome.response.accepted);
+        let message = outcome.response.message.unwrap_or_default();
+        assert!(
+            message.contains(
+                "not here: pool-b-1 runs kubelet v1.27.16-eks-a737599, and native sidecars need kubelet >= 1.29"
+            ),
+            "{message}"
+        );
+    }
 }

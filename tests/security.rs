@@ -128,3 +128,151 @@ fn our_own_sidecar_after_api_server_defaulting_is_recognised() {
     assert_eq!(again.response.mutated_object, None);
     assert_eq!(again.response.warnings, None);
 }
+
+/// An enforced template with what the API server defaults inside its fields.
+fn enforced_proxy() -> Value {
+    json!({"allowOptOut": false, "sidecars": [{"name": "mesh", "injection": "always",
+        "container": {"name": "mesh-proxy", "image": "envoyproxy/envoy:v1.31.0",
+            "args": ["-c", "/etc/envoy/envoy.yaml"],
+            "ports": [{"containerPort": 15090, "name": "metrics"}],
+            "resources": {"limits": {"cpu": "0.5", "memory": "128Mi"}},
+            "env": [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}],
+            "startupProbe": {"httpGet": {"port": 15021}},
+            "volumeMounts": [{"name": "envoy-config", "mountPath": "/etc/envoy", "readOnly": true}]},
+        "volumes": [{"name": "envoy-config", "configMap": {"name": "envoy"}}]}]})
+}
+
+/// The injected pod as the API server stores it, after a cloud identity
+/// webhook added its env var and token mount to every container: what
+/// `kubectl debug --copy-to`, a restore from backup or a second deployment
+/// of the policy sends back through admission.
+fn stored_after_injection(policy: &Policy, settings: &Value) -> Value {
+    let mut stored = policy
+        .validate(settings, &pod(json!({}), app()))
+        .patched
+        .expect("injected");
+    let proxy = &mut stored["spec"]["initContainers"][0];
+    proxy["imagePullPolicy"] = json!("IfNotPresent");
+    proxy["terminationMessagePath"] = json!("/dev/termination-log");
+    proxy["terminationMessagePolicy"] = json!("File");
+    proxy["ports"][0]["protocol"] = json!("TCP");
+    proxy["resources"] = json!({"limits": {"cpu": "500m", "memory": "128Mi"},
+                                "requests": {"cpu": "500m", "memory": "128Mi"}});
+    proxy["env"][0]["valueFrom"]["fieldRef"]["apiVersion"] = json!("v1");
+    proxy["startupProbe"] = json!({"httpGet": {"port": 15021, "path": "/", "scheme": "HTTP"},
+        "timeoutSeconds": 1, "periodSeconds": 10, "successThreshold": 1, "failureThreshold": 3});
+    for at in ["/spec/initContainers/0", "/spec/containers/0"] {
+        let container = stored.pointer_mut(at).expect("a container");
+        for (list, added) in [
+            (
+                "env",
+                json!({"name": "AWS_ROLE_ARN", "value": "arn:aws:iam::1:role/r"}),
+            ),
+            (
+                "volumeMounts",
+                json!({"name": "aws-iam-token", "mountPath": "/var/run/secrets/eks.amazonaws.com/serviceaccount",
+                       "readOnly": true}),
+            ),
+        ] {
+            if container[list].is_null() {
+                container[list] = json!([]);
+            }
+            container[list].as_array_mut().expect("a list").push(added);
+        }
+    }
+    stored["spec"]["volumes"][0]["configMap"]["defaultMode"] = json!(420);
+    stored
+}
+
+#[test]
+fn our_sidecar_as_the_api_server_and_other_webhooks_left_it_is_recognised() {
+    let policy = Policy::new();
+    let settings = enforced_proxy();
+    let mut request = pod(json!({}), app());
+    request["object"] = stored_after_injection(&policy, &settings);
+    let again = policy.validate(&settings, &request);
+    assert!(again.response.accepted, "{again:?}");
+    assert_eq!(again.response.mutated_object, None);
+    assert_eq!(again.response.warnings, None);
+}
+
+/// A container of the enforced name that runs something else is not the
+/// sidecar, however much of the template it copies.
+#[rstest::rstest]
+#[case::other_args("/args", json!(["-c", "/etc/envoy/envoy.yaml", "--mode", "validate"]), "its args is not the template's")]
+#[case::command(
+    "/command",
+    json!(["sleep", "infinity"]),
+    "its command is not the template's"
+)]
+#[case::own_config_over_the_template_mount(
+    "/volumeMounts/-",
+    json!({"name": "mine", "mountPath": "/etc/envoy/envoy.yaml", "subPath": "envoy.yaml"}),
+    "its mount of volume \"mine\" at \"/etc/envoy/envoy.yaml\" covers the template's of volume \"envoy-config\" at \"/etc/envoy\""
+)]
+#[case::tiny_memory(
+    "/resources/limits/memory",
+    json!("4Mi"),
+    "its resources is not the template's"
+)]
+#[case::other_image("/image", json!("busybox:1.36"), "its image is not the template's")]
+#[case::no_probe("/startupProbe", Value::Null, "its startupProbe is not the template's")]
+fn a_look_alike_of_an_enforced_sidecar_is_refused(
+    #[case] pointer: &str,
+    #[case] value: Value,
+    #[case] reason: &str,
+) {
+    let policy = Policy::new();
+    let settings = enforced_proxy();
+    let mut request = pod(json!({}), app());
+    let mut stored = stored_after_injection(&policy, &settings);
+    let (parent, key) = pointer.rsplit_once('/').expect("a pointer");
+    let target = stored
+        .pointer_mut(&format!("/spec/initContainers/0{parent}"))
+        .expect("in the sidecar");
+    match (target, key) {
+        (Value::Array(items), "-") => items.push(value),
+        (Value::Object(fields), key) => {
+            fields.insert(key.to_owned(), value);
+        }
+        _ => panic!("{pointer}"),
+    }
+    request["object"] = stored;
+    let outcome = policy.validate(&settings, &request);
+    assert!(!outcome.response.accepted, "{outcome:?}");
+    let message = outcome.response.message.unwrap_or_default();
+    assert!(
+        message.starts_with(&format!(
+            "the pod already has a container named \"mesh-proxy\" that is not the sidecar of template \"mesh\" \
+             ({reason}), which the cluster operator requires in every pod"
+        )),
+        "{message}"
+    );
+}
+
+/// A pod author must not escape a required sidecar unseen by asking for
+/// host networking: a warning for them, an audit annotation for the operator.
+#[test]
+fn host_network_never_skips_a_required_sidecar_silently() {
+    let request = json!({"uid": "u", "kind": {"kind": "Pod"}, "operation": "CREATE", "namespace": "team",
+        "object": {"metadata": {"name": "p"}, "spec": {"hostNetwork": true, "containers": app()}}});
+    let outcome = Policy::new().validate(&fixture("settings/enforced.json"), &request);
+    assert!(outcome.response.accepted);
+    assert_eq!(outcome.response.mutated_object, None);
+    assert_eq!(
+        outcome.response.warnings,
+        Some(vec![
+            "no sidecar injected (mesh-proxy): the pod uses hostNetwork, and this policy does not inject into \
+             hostNetwork pods (setting injectHostNetworkPods)"
+                .to_owned()
+        ])
+    );
+    let audit = outcome.response.audit_annotations.unwrap_or_default();
+    assert_eq!(
+        audit.get("sidecars-not-injected").map(String::as_str),
+        Some(
+            "mesh-proxy: the pod uses hostNetwork, and this policy does not inject into hostNetwork pods \
+             (setting injectHostNetworkPods)"
+        )
+    );
+}

@@ -95,12 +95,19 @@ impl Pod {
     }
 }
 
-impl Drop for Pod {
-    fn drop(&mut self) {
+impl Pod {
+    /// What a sandbox restart does to the containers: all of them end.
+    fn kill_all(&mut self) {
         for child in &mut self.children {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+impl Drop for Pod {
+    fn drop(&mut self) {
+        self.kill_all();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -109,35 +116,21 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
 
-/// The regular copy's role for a pod restartPolicy, as src/compat.rs picks it.
-fn legacy_role(restart_policy: &str) -> &'static str {
-    if restart_policy == "Always" {
-        "legacy-stay"
-    } else {
-        "legacy-exit"
-    }
-}
-
 /// A kubelet that supports native sidecars: the init copy runs, exits 0, and
 /// is restarted `restart_after` later, while the regular copy starts at once.
 #[rstest]
-#[case::restart_lands_first("dash", "Always", 0)]
-#[case::restart_lands_first_job("dash", "Never", 0)]
-#[case::regular_copy_reads_before_the_restart("dash", "OnFailure", 1200)]
-#[case::regular_copy_reads_before_the_restart_long_running("dash", "Always", 1200)]
-#[case::restart_lands_after_the_wait("dash", "Never", 3500)]
-#[case::busybox_restart_lands_first("busybox", "Always", 0)]
-#[case::busybox_regular_copy_reads_before_the_restart("busybox", "Never", 1200)]
-#[case::busybox_restart_lands_after_the_wait("busybox", "Always", 3500)]
-fn native_supported(#[case] shell_name: &str, #[case] restart_policy: &str, #[case] restart_after_ms: u64) {
+#[case::restart_lands_first("dash", 0)]
+#[case::regular_copy_reads_before_the_restart("dash", 1200)]
+#[case::restart_lands_after_the_wait("dash", 3500)]
+#[case::busybox_restart_lands_first("busybox", 0)]
+#[case::busybox_regular_copy_reads_before_the_restart("busybox", 1200)]
+#[case::busybox_restart_lands_after_the_wait("busybox", 3500)]
+fn native_supported(#[case] shell_name: &str, #[case] restart_after_ms: u64) {
     let Some(sh) = shell(shell_name) else {
         println!("SKIPPED: {shell_name} is not installed");
         return;
     };
-    let mut pod = Pod::new(
-        sh,
-        &format!("native-{shell_name}-{restart_policy}-{restart_after_ms}"),
-    );
+    let mut pod = Pod::new(sh, &format!("native-{shell_name}-{restart_after_ms}"));
     let first_run = pod.start("native");
     assert_eq!(
         pod.exit_code(first_run, Duration::from_secs(5)),
@@ -145,29 +138,27 @@ fn native_supported(#[case] shell_name: &str, #[case] restart_policy: &str, #[ca
         "the first run exits 0"
     );
 
-    let role = legacy_role(restart_policy);
-    let regular = pod.start(role);
+    let regular = pod.start("legacy");
     sleep(Duration::from_millis(restart_after_ms));
-    let _restarted = pod.start("native");
+    let restarted = pod.start("native");
 
     let ran = pod.ran(Duration::from_millis(WAIT_SECONDS * 1000 + 2500));
     let late = restart_after_ms > WAIT_SECONDS * 1000;
     // Exactly one copy runs the sidecar: the native one, unless its restart
     // came after the regular copy stopped waiting.
-    assert_eq!(ran, [if late { role } else { "native" }], "{shell_name}");
-    if !late {
-        let exited = pod.exit_code(regular, Duration::from_millis(500));
-        match restart_policy {
-            "Always" => assert_eq!(
-                exited, None,
-                "the regular copy idles where exiting would restart it"
-            ),
-            _ => assert_eq!(
-                exited,
-                Some(0),
-                "the regular copy exits 0 so the Job pod can complete"
-            ),
-        }
+    assert_eq!(ran, [if late { "legacy" } else { "native" }], "{shell_name}");
+    assert_eq!(
+        pod.exit_code(regular, Duration::from_millis(500)),
+        None,
+        "the regular copy runs the sidecar or idles: exiting would only get it restarted"
+    );
+    if late {
+        // The kubelet restarts a sidecar that exits: the late native copy
+        // yields once, then idles, so the pod settles.
+        assert_eq!(pod.exit_code(restarted, Duration::from_secs(2)), Some(0));
+        let again = pod.start("native");
+        assert_eq!(pod.exit_code(again, Duration::from_secs(2)), None, "idles");
+        assert_eq!(pod.ran(Duration::ZERO), ["legacy"]);
     }
 }
 
@@ -175,27 +166,23 @@ fn native_supported(#[case] shell_name: &str, #[case] restart_policy: &str, #[ca
 /// field): the init copy runs once as a plain init container, then the
 /// regular copy starts, finds no native copy, and runs the sidecar itself.
 #[rstest]
-#[case::long_running("dash", "Always")]
-#[case::job_on_failure("dash", "OnFailure")]
-#[case::job_never("dash", "Never")]
-#[case::busybox_long_running("busybox", "Always")]
-#[case::busybox_job_never("busybox", "Never")]
-fn native_unsupported(#[case] shell_name: &str, #[case] restart_policy: &str) {
+#[case::dash("dash")]
+#[case::busybox("busybox")]
+fn native_unsupported(#[case] shell_name: &str) {
     let Some(sh) = shell(shell_name) else {
         println!("SKIPPED: {shell_name} is not installed");
         return;
     };
-    let mut pod = Pod::new(sh, &format!("legacy-{shell_name}-{restart_policy}"));
+    let mut pod = Pod::new(sh, &format!("legacy-{shell_name}"));
     let init = pod.start("native");
     assert_eq!(
         pod.exit_code(init, Duration::from_secs(5)),
         Some(0),
         "a plain init container that completes"
     );
-    let role = legacy_role(restart_policy);
-    let regular = pod.start(role);
+    let regular = pod.start("legacy");
     let ran = pod.ran(Duration::from_millis(WAIT_SECONDS * 1000 + 1500));
-    assert_eq!(ran, [role], "{shell_name}");
+    assert_eq!(ran, ["legacy"], "{shell_name}");
     assert_eq!(
         pod.exit_code(regular, Duration::from_millis(100)),
         None,
@@ -203,11 +190,60 @@ fn native_unsupported(#[case] shell_name: &str, #[case] restart_policy: &str) {
     );
 }
 
+/// A pod sandbox restart (node reboot, container runtime restart) kills every
+/// container, keeps the emptyDir, and runs the init containers again. On a
+/// kubelet without native sidecars the native copy must complete again, or
+/// the pod stays in Init forever; with native sidecars it runs the sidecar it
+/// owns at once.
+#[rstest]
+#[case::without_native_sidecars("dash", false)]
+#[case::with_native_sidecars("dash", true)]
+#[case::busybox_without_native_sidecars("busybox", false)]
+fn a_sandbox_restart_runs_the_sidecar_again_in_its_owner(#[case] shell_name: &str, #[case] native: bool) {
+    let Some(sh) = shell(shell_name) else {
+        println!("SKIPPED: {shell_name} is not installed");
+        return;
+    };
+    let mut pod = Pod::new(sh, &format!("sandbox-{shell_name}-{native}"));
+    let first = pod.start("native");
+    assert_eq!(pod.exit_code(first, Duration::from_secs(5)), Some(0));
+    pod.start("legacy");
+    if native {
+        pod.start("native");
+    }
+    let owner = if native { "native" } else { "legacy" };
+    assert_eq!(
+        pod.ran(Duration::from_millis(WAIT_SECONDS * 1000 + 1500)),
+        [owner]
+    );
+
+    pod.kill_all();
+    let init = pod.start("native");
+    if native {
+        assert_eq!(
+            pod.exit_code(init, Duration::from_secs(2)),
+            None,
+            "runs the sidecar"
+        );
+    } else {
+        assert_eq!(
+            pod.exit_code(init, Duration::from_secs(10)),
+            Some(0),
+            "a plain init container that completes, so the regular containers start"
+        );
+    }
+    pod.start("legacy");
+    assert_eq!(
+        pod.ran(Duration::from_millis(WAIT_SECONDS * 1000 + 1500)),
+        [owner, owner]
+    );
+}
+
 /// A copy whose sidecar crashed is restarted by the kubelet: the owner runs it
 /// again, the other copy does not take over.
 #[rstest]
-#[case::native_owner("native", "legacy-stay")]
-#[case::legacy_owner("legacy-stay", "native")]
+#[case::native_owner("native", "legacy")]
+#[case::legacy_owner("legacy", "native")]
 fn a_restarted_owner_runs_the_sidecar_again(#[case] owner: &str, #[case] other: &str) {
     let Some(sh) = shell("dash") else {
         println!("SKIPPED: dash is not installed");
@@ -216,11 +252,7 @@ fn a_restarted_owner_runs_the_sidecar_again(#[case] owner: &str, #[case] other: 
     let mut pod = Pod::new(sh, &format!("restart-{owner}"));
     std::fs::write(pod.dir.join("log-shipper.started"), "").expect("write");
     std::fs::create_dir(pod.dir.join("log-shipper.claim")).expect("mkdir");
-    std::fs::write(
-        pod.dir.join("log-shipper.claim/owner"),
-        format!("{}\n", owner.trim_end_matches("-stay")),
-    )
-    .expect("write");
+    std::fs::write(pod.dir.join("log-shipper.claim/owner"), format!("{owner}\n")).expect("write");
     pod.start(owner);
     pod.start(other);
     assert_eq!(pod.ran(Duration::from_millis(1500)), [owner]);

@@ -27,11 +27,12 @@ fn a_job_with_a_legacy_istio_proxy_is_rejected_with_the_fix() {
     assert_eq!(
         message(&outcome),
         "This Job would never complete: container \"istio-proxy\" (Istio proxy, a well-known sidecar) is a \
-         sidecar running as regular containers in spec.template.spec.containers, and a sidecar keeps running \
+         sidecar running as a regular container in spec.template.spec.containers, and a sidecar keeps running \
          after the main containers exit, so the pod stays Running. Fix: move it to \
          spec.template.spec.initContainers with restartPolicy: Always (native sidecars, Kubernetes >= 1.29): \
-         they start before the main containers and are stopped when those finish. Or, with Istio, turn on its \
-         native sidecars (ENABLE_NATIVE_SIDECARS=true) instead of moving it by hand."
+         they start before the main containers and are stopped when those finish. Or, with Istio (1.24 or \
+         later), annotate the pod template sidecar.istio.io/nativeSidecar: \"true\" (or set \
+         ENABLE_NATIVE_SIDECARS=true in istiod) so that Istio injects its proxy as a native sidecar."
     );
 }
 
@@ -90,7 +91,7 @@ fn a_cronjob_with_cloud_sql_proxy_is_rejected_then_converted() {
     let mut expected = original.clone();
     let spec = expected.pointer_mut(template).expect("template");
     spec["containers"] = json!([original.pointer(&format!("{template}/containers/0"))]);
-    spec["initContainers"] = json!([sidecar, original.pointer(&format!("{template}/initContainers/0"))]);
+    spec["initContainers"] = json!([original.pointer(&format!("{template}/initContainers/0")), sidecar]);
     assert_eq!(patched, expected);
     assert_eq!(
         converted.response.warnings,
@@ -143,15 +144,15 @@ fn a_job_pod_gets_its_sidecar_converted_and_templates_injected_in_one_pass() {
     // every init container the pod has by then, converted ones included.
     assert_eq!(
         names("initContainers"),
-        ["log-shipper", "istio-proxy", "istio-init"]
+        ["log-shipper", "istio-init", "istio-proxy"]
     );
     assert_eq!(names("containers"), ["report"]);
     assert_eq!(
-        patched["spec"]["initContainers"][1]["restartPolicy"],
+        patched["spec"]["initContainers"][2]["restartPolicy"],
         json!("Always")
     );
     // The app mounts go to the job's container, not to the converted sidecar.
-    assert_eq!(patched["spec"]["initContainers"][1].get("volumeMounts"), None);
+    assert_eq!(patched["spec"]["initContainers"][2].get("volumeMounts"), None);
     assert_eq!(
         patched["spec"]["containers"][0]["env"],
         json!([{"name": "LOG_DIR", "value": "/var/log/app"}])
@@ -357,5 +358,81 @@ fn garbage_in_every_position_never_traps() {
     );
     println!(
         "{evaluated} garbled requests evaluated, none trapped; {mutated_losslessly} mutations lost nothing"
+    );
+}
+
+/// The pod of a Job whose sidecars were injected the legacy way.
+fn job_pod(restart_policy: &str, init_containers: Value, containers: Value) -> Value {
+    json!({"uid": "u", "kind": {"group": "", "version": "v1", "kind": "Pod"}, "operation": "CREATE",
+           "namespace": "reports",
+           "object": {"apiVersion": "v1", "kind": "Pod",
+                      "metadata": {"name": "nightly-report-x", "labels": {"batch.kubernetes.io/job-name": "nightly-report"}},
+                      "spec": {"restartPolicy": restart_policy, "initContainers": init_containers, "containers": containers}}})
+}
+
+/// A legacy sidecar started after every init container had completed; as a
+/// native sidecar it still does: `istio-proxy` after `istio-init` has set up
+/// the iptables rules, the SQL proxy after the init container that writes its
+/// credentials.
+#[rstest]
+#[case::istio_legacy_injection(
+    json!([{"name": "istio-init", "image": "docker.io/istio/proxyv2:1.22.3", "args": ["istio-iptables", "-p", "15001"]}]),
+    json!([{"name": "report", "image": "registry.example.com/reports/nightly:5"},
+           {"name": "istio-proxy", "image": "docker.io/istio/proxyv2:1.22.3", "args": ["proxy", "sidecar"]}]),
+    &["istio-init", "istio-proxy"])]
+#[case::credentials_first(
+    json!([{"name": "fetch-credentials", "image": "registry.example.com/vault-fetch:1"},
+           {"name": "migrate", "image": "registry.example.com/migrate:1"}]),
+    json!([{"name": "cloud-sql-proxy", "image": "gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.11"},
+           {"name": "report", "image": "registry.example.com/reports/nightly:5"},
+           {"name": "otc-container", "image": "otel/opentelemetry-collector:0.110.0"}]),
+    &["fetch-credentials", "migrate", "cloud-sql-proxy", "otc-container"])]
+fn convert_keeps_the_start_order(
+    #[case] init_containers: Value,
+    #[case] containers: Value,
+    #[case] expected: &[&str],
+) {
+    let policy = Policy::new();
+    let mut pod = job_pod("OnFailure", init_containers, containers);
+    let converted = policy.validate(&settings("converter"), &pod);
+    assert!(converted.response.accepted, "{converted:?}");
+    let patched = converted.patched.expect("converted");
+    let init: Vec<&str> = patched["spec"]["initContainers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(init, expected);
+    assert_eq!(patched["spec"]["containers"].as_array().map(Vec::len), Some(1));
+
+    // Evaluated again (reinvocation, a second deployment, the validator):
+    // accepted, nothing more to do.
+    pod["object"] = patched;
+    let again = policy.validate(&settings("converter"), &pod);
+    assert!(again.response.accepted, "{again:?}");
+    assert_eq!(again.response.mutated_object, None);
+    let validated = policy.validate(&settings("validator"), &pod);
+    assert!(validated.response.accepted, "{validated:?}");
+    assert_eq!(validated.response.warnings, None);
+}
+
+/// The universal injector's shim name used to exempt a container from the
+/// Job check: a pod could write it into any command line.
+#[test]
+fn the_shim_name_in_a_command_line_exempts_nothing() {
+    let pod = job_pod(
+        "Never",
+        json!([]),
+        json!([{"name": "report", "image": "registry.example.com/reports/nightly:5"},
+               {"name": "istio-proxy", "image": "docker.io/istio/proxyv2:1.22.3",
+                "args": ["proxy", "sidecar", "native-sidecar-shim"]}]),
+    );
+    let outcome = Policy::new().validate(&settings("validator"), &pod);
+    assert!(!outcome.response.accepted);
+    assert!(
+        message(&outcome).contains("container \"istio-proxy\" (Istio proxy"),
+        "{}",
+        message(&outcome)
     );
 }
