@@ -88,3 +88,215 @@ fn shipped_policies_have_the_crd_shape() {
         }
     }
 }
+
+fn policies() -> Vec<(String, Value)> {
+    manifests().into_iter().filter(|(_, m)| is_policy(m)).collect()
+}
+
+fn text(file: &str) -> String {
+    std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("policies")
+            .join(file),
+    )
+    .expect("readable")
+}
+
+/// Cluster-wide policies stay out of the control plane's namespace and
+/// Kubewarden's own (where the policy server runs); every policy says how it
+/// fails and how long it may take, and why, in a comment above.
+#[test]
+fn every_policy_leaves_out_the_system_namespaces_and_says_how_it_fails() {
+    for (file, manifest) in policies() {
+        let spec = &manifest["spec"];
+        if manifest["kind"] == "ClusterAdmissionPolicy" {
+            let excluded: Vec<&str> = spec["namespaceSelector"]["matchExpressions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|e| e["key"] == "kubernetes.io/metadata.name" && e["operator"] == "NotIn")
+                .flat_map(|e| e["values"].as_array().into_iter().flatten())
+                .filter_map(Value::as_str)
+                .collect();
+            for namespace in ["kube-system", "kubewarden"] {
+                assert!(excluded.contains(&namespace), "{file}: {namespace} is in scope");
+            }
+        }
+        assert!(
+            matches!(spec["failurePolicy"].as_str(), Some("Fail" | "Ignore")),
+            "{file}: failurePolicy"
+        );
+        assert!(
+            spec["timeoutSeconds"]
+                .as_u64()
+                .is_some_and(|t| (1..=30).contains(&t)),
+            "{file}: timeoutSeconds"
+        );
+        let lines: Vec<String> = text(&file).lines().map(str::to_owned).collect();
+        let at = lines
+            .iter()
+            .position(|l| l.trim_start().starts_with("failurePolicy:"))
+            .unwrap_or_else(|| panic!("{file}: failurePolicy line"));
+        assert!(
+            at > 0 && lines[at - 1].trim_start().starts_with('#'),
+            "{file}: a comment gives the reason for failurePolicy and timeoutSeconds"
+        );
+    }
+}
+
+/// `kwctl scaffold manifest` copies metadata.yml's rules: they list only what
+/// the policy needs, and no shipped policy asks for more. Pods and Jobs
+/// cannot change their containers, so their UPDATEs are not routed to it.
+#[test]
+fn rules_list_only_what_the_policy_needs() {
+    let metadata: Value = serde_yaml::from_str(
+        &std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("metadata.yml"))
+            .expect("metadata.yml"),
+    )
+    .expect("YAML");
+    let routed = |rules: &Value| -> Vec<(String, String)> {
+        rules
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|rule| {
+                let resources: Vec<String> = rule["resources"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|r| r.as_str().map(str::to_owned))
+                    .collect();
+                let operations: Vec<String> = rule["operations"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|o| o.as_str().map(str::to_owned))
+                    .collect();
+                resources
+                    .into_iter()
+                    .flat_map(move |r| operations.clone().into_iter().map(move |o| (r.clone(), o)))
+            })
+            .collect()
+    };
+    let mut needed = routed(&metadata["rules"]);
+    needed.sort();
+    let expect = |pairs: &[(&str, &str)]| {
+        pairs
+            .iter()
+            .map(|(r, o)| (r.to_string(), o.to_string()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        needed,
+        expect(&[
+            ("cronjobs", "CREATE"),
+            ("cronjobs", "UPDATE"),
+            ("jobs", "CREATE"),
+            ("pods", "CREATE")
+        ])
+    );
+    for (file, manifest) in policies() {
+        for pair in routed(&manifest["spec"]["rules"]) {
+            assert!(
+                needed.contains(&pair),
+                "{file}: {pair:?} is not something the policy needs"
+            );
+        }
+    }
+}
+
+/// The namespaced policy replaces the cluster-wide validator where its
+/// namespace carries the label the validator leaves out, as its comment says.
+#[test]
+fn the_namespaced_policy_does_what_its_comment_says() {
+    let label = "native-sidecar.kubewarden.io/policy";
+    let comment = text("admission-policy-namespaced.yaml");
+    assert!(comment.contains(&format!("kubectl label namespace batch {label}=namespaced")));
+    for (file, manifest) in policies() {
+        if manifest["kind"] == "ClusterAdmissionPolicy" && manifest["spec"]["mutating"] == false {
+            let expressions = manifest["spec"]["namespaceSelector"]["matchExpressions"].clone();
+            assert!(
+                expressions
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|e| e["key"] == label
+                        && e["operator"] == "NotIn"
+                        && e["values"] == serde_json::json!(["namespaced"])),
+                "{file}: leaves out the namespaces that have their own policy"
+            );
+        }
+    }
+}
+
+/// Operators copy the sample templates: each passes the `restricted` Pod
+/// Security Standard (Kubernetes docs, "Pod Security Standards"), container
+/// by container.
+#[test]
+fn sample_sidecar_templates_pass_the_restricted_pod_security_standard() {
+    let mut checked = 0;
+    for (file, manifest) in policies() {
+        for template in manifest["spec"]["settings"]["sidecars"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let container = &template["container"];
+            let context = &container["securityContext"];
+            let at = format!("{file}: {}", template["name"]);
+            assert_eq!(context["allowPrivilegeEscalation"], false, "{at}");
+            assert_eq!(context["runAsNonRoot"], true, "{at}");
+            assert_ne!(context["runAsUser"], 0, "{at}");
+            assert_ne!(context["privileged"], true, "{at}");
+            assert!(
+                context["capabilities"]["drop"]
+                    .as_array()
+                    .is_some_and(|d| d.contains(&"ALL".into())),
+                "{at}: drops ALL capabilities"
+            );
+            assert!(
+                context["capabilities"]["add"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .all(|c| c == "NET_BIND_SERVICE"),
+                "{at}"
+            );
+            assert!(
+                matches!(
+                    context["seccompProfile"]["type"].as_str(),
+                    Some("RuntimeDefault" | "Localhost")
+                ),
+                "{at}: seccompProfile"
+            );
+            assert!(
+                container["ports"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .all(|p| p.get("hostPort").is_none()),
+                "{at}: no hostPort"
+            );
+            for volume in template["volumes"].as_array().into_iter().flatten() {
+                let allowed = [
+                    "name",
+                    "configMap",
+                    "csi",
+                    "downwardAPI",
+                    "emptyDir",
+                    "ephemeral",
+                    "persistentVolumeClaim",
+                    "projected",
+                    "secret",
+                ];
+                let kinds = volume.as_object().expect("a volume");
+                assert!(
+                    kinds.keys().all(|k| allowed.contains(&k.as_str())),
+                    "{at}: volume {volume}"
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 2, "the shipped injectors' templates were checked");
+}
