@@ -12,6 +12,10 @@ spec:
   template:
     spec:
       restartPolicy: Never
+      initContainers:
+        - name: istio-init
+          image: docker.io/istio/proxyv2:1.22.3
+          args: ["istio-iptables", "-p", "15001"]
       containers:
         - name: report
           image: registry.example.com/reports/nightly:5

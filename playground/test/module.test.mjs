@@ -26,18 +26,21 @@ test('Job with a legacy proxy: rejected, naming the container, the rule and the 
   assert.equal(patch, null);
 });
 
-test('Job with a legacy proxy, convert: the container moves to the init containers', () => {
+test('Job with a legacy proxy, convert: the container moves behind the init containers', () => {
   const evaluation = evaluate(example('job-convert'));
   assert.equal(evaluation.verdict.accepted, true);
-  assert.deepEqual(ops(evaluation), ['remove /spec/template/spec/containers/1', 'add /spec/template/spec/initContainers']);
-  const moved = evaluation.patch[1].value[0];
+  // After istio-init, which sets up the iptables rules the proxy relies on.
+  assert.deepEqual(ops(evaluation), ['remove /spec/template/spec/containers/1', 'add /spec/template/spec/initContainers/1']);
+  const moved = evaluation.patch[1].value;
   assert.equal(moved.name, 'istio-proxy');
   assert.equal(moved.restartPolicy, 'Always');
   assert.match(evaluation.verdict.warnings[0], /"istio-proxy" .* converted to a native sidecar/);
   // YAML in, YAML out; the highlighted lines are the ones that changed.
   const lines = evaluation.patched.text.split('\n');
   assert.equal(evaluation.patched.format, 'yaml');
-  assert.deepEqual(evaluation.patched.changed.map((n) => lines[n - 1].trim()), ['initContainers:', 'restartPolicy: Always']);
+  assert.deepEqual(evaluation.patched.changed.map((n) => lines[n - 1].trim()), ['- args:', '- proxy', '- sidecar',
+    '- --domain', '- reports.svc.cluster.local', 'image: docker.io/istio/proxyv2:1.22.3', 'name: istio-proxy',
+    'restartPolicy: Always']);
 });
 
 test('injection adds the sidecar, its volume, and the app containers\' mounts and env', () => {
