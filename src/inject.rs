@@ -156,17 +156,16 @@ pub fn plan_injection(compiled: &Compiled, workload: &Workload, nodes: &NodeSupp
 /// No sidecar for this pod: a warning for its author and, when the cluster
 /// operator requires some of them (`injection: always`), an audit annotation.
 fn not_injected(chosen: &[&Template], why: &str, plan: &mut Plan) {
-    let names = |templates: &mut dyn Iterator<Item = &&Template>| {
-        templates
+    let names = |required_only: bool| {
+        chosen
+            .iter()
+            .filter(|t| !required_only || t.injection == Injection::Always)
             .map(|t| t.container_name.as_str())
             .collect::<Vec<_>>()
             .join(", ")
     };
-    plan.warn(format!(
-        "no sidecar injected ({}): {why}",
-        names(&mut chosen.iter())
-    ));
-    let required = names(&mut chosen.iter().filter(|t| t.injection == Injection::Always));
+    plan.warn(format!("no sidecar injected ({}): {why}", names(false)));
+    let required = names(true);
     if !required.is_empty() {
         plan.audit(NOT_INJECTED_AUDIT_KEY, format!("{required}: {why}"));
     }

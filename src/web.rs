@@ -271,7 +271,7 @@ fn unrouted(request: &Value) -> Option<String> {
             .collect::<Vec<_>>()
             .join("; ");
         format!(
-            "Kubewarden would not send this policy a {} of a {}: the rules in its metadata.yml name {named}. \
+            "Kubewarden would not send this policy a request to {} a {}: the rules in its metadata.yml name {named}. \
              The verdict is what the policy answers if asked anyway.",
             at("/operation").as_str().unwrap_or_default(),
             at("/kind/kind").as_str().unwrap_or_default(),

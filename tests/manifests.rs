@@ -154,25 +154,21 @@ fn rules_list_only_what_the_policy_needs() {
             .expect("metadata.yml"),
     )
     .expect("YAML");
+    let strings = |list: &Value| -> Vec<String> {
+        list.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.as_str().map(str::to_owned))
+            .collect()
+    };
     let routed = |rules: &Value| -> Vec<(String, String)> {
         rules
             .as_array()
             .into_iter()
             .flatten()
             .flat_map(|rule| {
-                let resources: Vec<String> = rule["resources"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|r| r.as_str().map(str::to_owned))
-                    .collect();
-                let operations: Vec<String> = rule["operations"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|o| o.as_str().map(str::to_owned))
-                    .collect();
-                resources
+                let operations = strings(&rule["operations"]);
+                strings(&rule["resources"])
                     .into_iter()
                     .flat_map(move |r| operations.clone().into_iter().map(move |o| (r.clone(), o)))
             })

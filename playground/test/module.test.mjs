@@ -122,8 +122,12 @@ test('a kind the policy is not registered for is evaluated, with a note saying K
   const evaluation = evaluate({ object });
   assert.equal(evaluation.verdict.accepted, true);
   assert.equal(evaluation.notes.length, 1);
-  assert.match(evaluation.notes[0], /^Kubewarden would not send this policy a CREATE of a Deployment: .* pods on CREATE, UPDATE/);
+  assert.match(evaluation.notes[0],
+    /^Kubewarden would not send this policy a request to CREATE a Deployment: .* pods on CREATE; jobs on CREATE; cronjobs on CREATE, UPDATE\./);
   assert.deepEqual(evaluate(example('inject-volumes')).notes, []);
+  // Nor the UPDATE of a Pod: its containers cannot change.
+  const podUpdate = evaluate({ ...example('inject-volumes'), operation: 'UPDATE', oldObject: example('inject-volumes').object });
+  assert.match(podUpdate.notes[0] ?? '', /^Kubewarden would not send this policy a request to UPDATE a Pod/);
 });
 
 test('hostile YAML is refused quickly, with the parser\'s reason', { timeout: 10000 }, () => {
