@@ -10,14 +10,19 @@ WEB_WASM := target/wasm32-unknown-unknown/release/native_sidecar_policy.wasm
 PLAYGROUND_PKG := playground/pkg/native_sidecar_policy.js
 PLAYGROUND_PORT ?= 8080
 
-.PHONY: setup wasm run test e2e-tests lint fmt bump-version fuzz-smoke bench clean \
+.PHONY: setup setup-wasm wasm run test e2e-tests lint fmt bump-version fuzz-smoke bench clean \
 	playground playground-build playground-test
 
-# Everything a fresh machine needs: the wasm targets; bats, jq and docker-registry
-# (an OCI registry on 127.0.0.1) for e2e; busybox to test the shim under a second sh;
-# Chromium and playwright-core for the playground's browser test.
-setup:
-	rustup target add wasm32-wasip1 wasm32-unknown-unknown
+# What `make run` needs: the module's target, nothing else.
+setup-wasm:
+	rustup target add wasm32-wasip1
+
+# What `make test` needs besides: the playground's target; bats, jq and
+# docker-registry (an OCI registry on 127.0.0.1) for e2e; busybox to test the
+# shim under a second sh; Chromium and playwright-core for the playground's
+# browser test.
+setup: setup-wasm
+	rustup target add wasm32-unknown-unknown
 	@command -v bats >/dev/null && command -v jq >/dev/null && command -v busybox >/dev/null && command -v docker-registry >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq bats jq busybox docker-registry >/dev/null; \
 	  else echo "install bats, jq and busybox (apt-get install bats jq busybox docker-registry) for the e2e and shim tests"; fi; }
@@ -28,7 +33,7 @@ setup:
 	@test -d playground/node_modules/playwright-core || npm ci --prefix playground --no-audit --no-fund --loglevel=error \
 	  || echo "playwright-core is not installable here: the browser test will be skipped"
 
-$(WASM): setup $(shell find src -type f) Cargo.toml Cargo.lock
+$(WASM): setup-wasm $(shell find src -type f) Cargo.toml Cargo.lock
 	cargo build --locked --target wasm32-wasip1 --release
 	@ls -l $(WASM) | awk '{printf "module: %s (%d bytes)\n", $$9, $$5}'
 
@@ -41,7 +46,7 @@ run: $(WASM)
 # Every test: lints, unit tests, the module under wasmtime (and beside the
 # playground's build), the playground in Node and Chromium, then the e2e suite.
 # (Many tests mostly wait on the shim's shells: more threads than cores.)
-test: $(WASM) $(PLAYGROUND_PKG) lint
+test: setup $(WASM) $(PLAYGROUND_PKG) lint
 	cargo test --locked -- --test-threads=8
 	$(MAKE) playground-test
 	$(MAKE) e2e-tests

@@ -1,5 +1,5 @@
-//! Which containers are sidecars: the well-known ones (../shared/sidecar-facts.md,
-//! "Catalog of well-known long-running sidecars"), the ones the operator names,
+//! Which containers are sidecars: the well-known ones (docs/kubernetes-facts.md,
+//! "Well-known sidecars"), the ones the operator names,
 //! and the ones a pod declares.
 //!
 //! Images alone are not enough: several sidecar images also run one-shot init
@@ -8,8 +8,10 @@
 
 use std::fmt;
 
-use crate::inject::MARKER_ENV;
+use crate::image::repository;
 use crate::request::{Container, Workload};
+use crate::settings::SidecarMatcher;
+use crate::template::MARKER_ENV;
 
 /// A well-known long-running sidecar.
 #[derive(Debug)]
@@ -172,16 +174,7 @@ impl Why<'_> {
     }
 }
 
-/// The sidecar signals in force: the builtin catalog (unless turned off) and the
-/// operator's extra names and image prefixes, normalised once at settings time.
-#[derive(Debug, Clone, Default)]
-pub struct SidecarMatcher {
-    pub builtin: bool,
-    pub names: Vec<String>,
-    /// Normalised repositories (see `repository`).
-    pub image_prefixes: Vec<String>,
-}
-
+/// What counts as a sidecar is compiled into the settings; what it means is decided here.
 impl SidecarMatcher {
     /// Why `container` of `workload` is a sidecar, if it is one.
     pub fn identify<'a>(&'a self, container: &Container<'a>, workload: &Workload<'a>) -> Option<Why<'a>> {
@@ -226,21 +219,6 @@ impl Known {
                     .iter()
                     .all(|word| container.command_line().any(|w| w.contains(word))))
     }
-}
-
-/// The repository of an image reference: no tag, no digest, no implicit Docker
-/// Hub prefix. `docker.io/library/nginx:1.27` and `nginx` are both `nginx`.
-pub fn repository(image: &str) -> &str {
-    let name = image.split('@').next().unwrap_or(image);
-    let name = match name.rsplit_once(':') {
-        Some((repo, tag)) if !tag.contains('/') => repo,
-        _ => name,
-    };
-    let name = name
-        .strip_prefix("index.docker.io/")
-        .or_else(|| name.strip_prefix("docker.io/"))
-        .unwrap_or(name);
-    name.strip_prefix("library/").unwrap_or(name)
 }
 
 /// `repo` is `path` or ends with `/path`.
@@ -329,14 +307,5 @@ mod tests {
             Some(text) => assert!(found.as_deref().is_some_and(|f| f.contains(text)), "{found:?}"),
             None => assert_eq!(found, None),
         }
-    }
-
-    #[rstest]
-    #[case("nginx", "nginx")]
-    #[case("docker.io/library/nginx:1.27", "nginx")]
-    #[case("localhost:5000/team/app:v1@sha256:00", "localhost:5000/team/app")]
-    #[case("localhost:5000/team/app", "localhost:5000/team/app")]
-    fn repositories(#[case] image: &str, #[case] repo: &str) {
-        assert_eq!(repository(image), repo);
     }
 }

@@ -1,7 +1,8 @@
 //! Mixed clusters: how a sidecar is injected when not every node supports
 //! native sidecars, after the upstream tutorial "Adopting Sidecar Containers":
 //! a node label required through node affinity, the kubelet versions of the
-//! nodes (context-aware), or the universal injector's two copies.
+//! nodes (context-aware), or the universal injector's two copies
+//! (docs/kubernetes-facts.md, "Mixed clusters").
 //!
 //! The same answer governs every native sidecar the policy writes: the ones it
 //! injects and the legacy sidecars it converts.
@@ -13,7 +14,7 @@ use serde_json::{Map, Value, json};
 use crate::cluster::Cluster;
 use crate::plan::{At, Edit, Plan};
 use crate::request::{PodSpec, Workload};
-use crate::settings::{NativeSupport, Strategy, WhenUnsupported};
+use crate::settings::{NativeSupport, Strategy, WhenUnsupported, kubelet_minor};
 
 /// How one pod gets its sidecars.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,15 +214,6 @@ fn selects(selector: &Map<String, Value>, node: &Value) -> bool {
         .all(|(key, value)| labels.and_then(|l| l.get(key)) == Some(value))
 }
 
-/// `(major, minor)` of a kubelet version: `v1.30.2+k3s1`, `v1.29.6-gke.1038000`,
-/// `v1.31.0-eks-a737599`, or a setting like `1.29`.
-pub fn kubelet_minor(version: &str) -> Option<(u32, u32)> {
-    let mut parts = version.trim().trim_start_matches('v').split('.');
-    let major = parts.next()?.parse().ok()?;
-    let minor: String = parts.next()?.chars().take_while(char::is_ascii_digit).collect();
-    Some((major, minor.parse().ok()?))
-}
-
 /// With `nodeLabel`, keeps a pod that got native sidecars (injected or
 /// converted) off nodes without the label.
 pub fn require_supported_nodes(support: &NativeSupport, workload: &Workload, plan: &mut Plan) {
@@ -267,88 +259,6 @@ fn require_label(support: &NativeSupport, workload: &Workload, plan: &mut Plan) 
                 value: support.label_requirement.clone(),
             });
         }
-    }
-}
-
-/// The universal injector's shim, run by `sh -c` in both copies.
-pub const SHIM: &str = include_str!("shim.sh");
-/// The shim's `$0`, which names it in `ps` and in its error messages.
-const SHIM_NAME: &str = "native-sidecar-shim";
-/// The emptyDir through which the two copies agree.
-pub const HANDSHAKE_VOLUME: &str = "native-sidecar-handshake";
-const HANDSHAKE_PATH: &str = "/var/run/native-sidecar";
-
-/// The two copies of a universal sidecar, built once from the template. They
-/// go into long-running pods only: in a pod that runs to completion, the
-/// regular copy runs the sidecar wherever native sidecars do not work, and
-/// keeps the pod from completing there.
-#[derive(Debug, Clone)]
-pub struct Twins {
-    /// The emptyDir both copies mount.
-    pub volume: Value,
-    /// Init container, `restartPolicy: Always`, named as the template's container.
-    pub native: Value,
-    /// Regular container, named `<name>-legacy`: it runs the sidecar where
-    /// the native copy cannot, and idles otherwise.
-    pub legacy: Value,
-}
-
-/// Suffix of the regular copy's name.
-pub const LEGACY_SUFFIX: &str = "-legacy";
-
-/// Builds both copies from a template container with `native` (the native
-/// sidecar as `native_container` made it) whose `command` is known: the shim
-/// runs `command + args` of the template.
-pub fn universal_twins(native: &Map<String, Value>, template_id: &str, wait_seconds: u32) -> Twins {
-    let words = |key: &str| {
-        native
-            .get(key)
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()
-    };
-    let sidecar_command: Vec<Value> = words("command").into_iter().chain(words("args")).collect();
-    let state = format!("{HANDSHAKE_PATH}/{template_id}");
-    let wrapped = |role: &str| {
-        let mut container = native.clone();
-        container.insert(
-            "command".to_owned(),
-            json!([
-                "/bin/sh",
-                "-c",
-                SHIM,
-                SHIM_NAME,
-                role,
-                state,
-                wait_seconds.to_string()
-            ]),
-        );
-        container.insert("args".to_owned(), Value::Array(sidecar_command.clone()));
-        let mount = json!({"name": HANDSHAKE_VOLUME, "mountPath": HANDSHAKE_PATH});
-        match container.get_mut("volumeMounts") {
-            Some(Value::Array(mounts)) => mounts.push(mount),
-            _ => {
-                container.insert("volumeMounts".to_owned(), json!([mount]));
-            }
-        }
-        container
-    };
-    let mut legacy = wrapped("legacy");
-    let name = legacy
-        .get("name")
-        .and_then(Value::as_str)
-        .unwrap_or(template_id)
-        .to_owned();
-    legacy.insert("name".to_owned(), json!(format!("{name}{LEGACY_SUFFIX}")));
-    legacy.remove("restartPolicy");
-    // The marker says "a native sidecar": the regular copy is not one.
-    if let Some(Value::Array(env)) = legacy.get_mut("env") {
-        env.retain(|e| e.get("name").and_then(Value::as_str) != Some(crate::inject::MARKER_ENV));
-    }
-    Twins {
-        volume: json!({"name": HANDSHAKE_VOLUME, "emptyDir": {}}),
-        native: Value::Object(wrapped("native")),
-        legacy: Value::Object(legacy),
     }
 }
 

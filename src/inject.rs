@@ -1,52 +1,21 @@
 //! Native sidecar injection: which templates a Pod gets, where they go, and
 //! what they bring along (volumes, app mounts and env), as a plan of additions.
 //!
-//! Idempotence rests on one rule: a template whose container name is already in
-//! the pod is not injected again, so evaluating our own output adds nothing.
+//! Idempotence rests on one rule: a template whose sidecar is already in the
+//! pod (`recognise`) is not injected again, so evaluating our own output adds
+//! nothing.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::compat::{self, Mode, NodeSupport};
 use crate::plan::{At, Edit, Plan};
 use crate::recognise;
 use crate::request::{Container, Workload};
-use crate::settings::{Compiled, Injection, Position, Template};
-
-/// Pod annotation (or label) that picks templates: `"true"`, `"false"` or `"a,b"`.
-pub const INJECT_KEY: &str = "native-sidecar.kubewarden.io/inject";
-/// Pod annotation recording what was injected (JSON).
-pub const STATUS_KEY: &str = "native-sidecar.kubewarden.io/status";
-/// Audit annotation (in the API server's audit log, under the policy's
-/// webhook name) naming `injection: always` templates a pod did not get.
-pub const NOT_INJECTED_AUDIT_KEY: &str = "sidecars-not-injected";
-/// Env var set on every injected sidecar, its value the template name. It lives
-/// in a field every Kubernetes client knows, so it survives a webhook that
-/// strips `restartPolicy` and lets the stripped-field check find the victim.
-pub const MARKER_ENV: &str = "KUBEWARDEN_NATIVE_SIDECAR";
-
-/// The init container a template inserts: the operator's container, made a
-/// native sidecar and marked. Built once, when the settings are compiled.
-pub fn native_container(mut native: Map<String, Value>, template_id: &str) -> Value {
-    native.insert("restartPolicy".to_owned(), json!("Always"));
-    let marker = json!({"name": MARKER_ENV, "value": template_id});
-    match native.get_mut("env") {
-        Some(Value::Array(env)) => env.push(marker),
-        _ => {
-            native.insert("env".to_owned(), json!([marker]));
-        }
-    }
-    Value::Object(native)
-}
-
-/// The regular container of the legacy mode: the operator's container as it
-/// is (no `restartPolicy`), marked. Built once, when the settings are compiled.
-pub fn legacy_container(container: Map<String, Value>, template_id: &str) -> Value {
-    let mut legacy = native_container(container, template_id);
-    if let Some(fields) = legacy.as_object_mut() {
-        fields.remove("restartPolicy");
-    }
-    legacy
-}
+use crate::settings::Compiled;
+use crate::template::{
+    HANDSHAKE_VOLUME, INJECT_KEY, Injection, MARKER_ENV, NOT_INJECTED_AUDIT_KEY, Position, STATUS_KEY,
+    Template,
+};
 
 /// What the pod asked for through its annotation or label.
 #[derive(Debug, PartialEq)]
@@ -232,7 +201,7 @@ impl<'x> Pass<'x> {
             ));
             return Err(Skip::Template);
         }
-        let handshake = twins.map(|t| (compat::HANDSHAKE_VOLUME, &t.volume));
+        let handshake = twins.map(|t| (HANDSHAKE_VOLUME, &t.volume));
         let new_volumes = self.new_volumes(template, handshake, plan)?;
 
         let spec_at = &self.workload.spec_pointer;
@@ -388,8 +357,7 @@ impl<'x> Pass<'x> {
         let (index, anchor) = self.init.place(&template.position).unwrap_or_else(|| {
             plan.warn(format!(
                 "sidecar {:?}: position {} names an init container the pod does not have; placed first",
-                template.container_name,
-                position_text(&template.position)
+                template.container_name, template.position
             ));
             (self.init.after_ours(0, &Anchor::First), Some(Anchor::First))
         });
@@ -425,15 +393,8 @@ impl<'x> Pass<'x> {
 /// `None` when `container` is what `template` injects, in any of its forms
 /// (see `recognise`); otherwise why it is not, from the form of its name.
 fn not_injected_by(template: &Template, container: &Container) -> Option<String> {
-    let forms = [
-        Some(&template.native_container),
-        template.legacy_container.as_ref(),
-        template.twins.as_ref().map(|t| &t.native),
-        template.twins.as_ref().map(|t| &t.legacy),
-    ];
-    let mut differences = forms
-        .into_iter()
-        .flatten()
+    let mut differences = template
+        .forms()
         .filter(|form| form.get("name").and_then(Value::as_str) == Some(container.name))
         .map(|form| recognise::difference(container.value, form));
     match differences.next() {
@@ -573,15 +534,6 @@ fn at_most(names: &[&str], shown: usize) -> String {
 
 fn find<'v>(volumes: &[(&str, &'v Value)], name: &str) -> Option<&'v Value> {
     volumes.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
-}
-
-fn position_text(position: &Position) -> String {
-    match position {
-        Position::First => "first".to_owned(),
-        Position::Last => "last".to_owned(),
-        Position::After(name) => format!("after:{name}"),
-        Position::Before(name) => format!("before:{name}"),
-    }
 }
 
 /// The status annotation: what earlier passes recorded (when readable) plus this pass.

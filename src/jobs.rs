@@ -1,6 +1,6 @@
 //! Legacy sidecars in Job pods: regular containers that never exit keep the pod
 //! Running after the job's own containers are done, so the Job never completes
-//! (../shared/sidecar-facts.md, "Ordering and lifecycle"). Native sidecars do
+//! (docs/kubernetes-facts.md, "Start and stop order"). Native sidecars do
 //! not count towards completion, so the fix is to move them into
 //! `initContainers` with `restartPolicy: Always`.
 

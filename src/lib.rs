@@ -22,6 +22,7 @@ pub mod catalog;
 pub mod cluster;
 pub mod compat;
 pub mod decide;
+pub mod image;
 pub mod inject;
 pub mod jobs;
 pub mod plan;
@@ -29,6 +30,7 @@ pub mod recognise;
 pub mod request;
 pub mod settings;
 pub mod stripped;
+pub mod template;
 #[cfg(feature = "wapc")]
 pub mod wapc;
 #[cfg(feature = "web")]

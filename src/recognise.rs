@@ -5,8 +5,8 @@
 //! A container is a template's sidecar when it is one of the template's
 //! compiled forms (native, legacy, or a universal copy), give or take
 //!
-//! - what the API server fills in when it stores a pod (Kubernetes
-//!   `pkg/apis/core/v1/defaults.go`): `imagePullPolicy` (`Always` for a
+//! - what the API server fills in when it stores a pod (docs/kubernetes-facts.md,
+//!   "What the API server fills in"; Kubernetes `pkg/apis/core/v1/defaults.go`): `imagePullPolicy` (`Always` for a
 //!   `:latest` or untagged image, else `IfNotPresent`; `Always` also where the
 //!   `AlwaysPullImages` admission plugin forces it), `terminationMessagePath`,
 //!   `terminationMessagePolicy`, probe timings, `httpGet.path` and `.scheme`,
@@ -24,6 +24,8 @@
 //! name and markers say.
 
 use serde_json::{Map, Value};
+
+use crate::image;
 
 /// The fields that decide what runs: equal to the template's, or absent from
 /// both, give or take the API server's defaults.
@@ -155,27 +157,12 @@ fn pull_policy_fits(theirs: &Value, ours: Option<&Value>, form: &Map<String, Val
         return theirs == ours;
     }
     let image = form.get("image").and_then(Value::as_str).unwrap_or("");
-    let defaulted = if image_tag(image) == Some("latest") {
+    let defaulted = if image::tag(image) == Some("latest") {
         "Always"
     } else {
         "IfNotPresent"
     };
     theirs.as_str().is_some_and(|p| p == defaulted || p == "Always")
-}
-
-/// The tag of an image reference as the API server reads it: `latest` when
-/// there is neither tag nor digest, `None` for a digest without a tag.
-fn image_tag(image: &str) -> Option<&str> {
-    let (name, digest) = match image.split_once('@') {
-        Some((name, _)) => (name, true),
-        None => (image, false),
-    };
-    let last = name.rsplit('/').next().unwrap_or(name);
-    match last.split_once(':') {
-        Some((_, tag)) => Some(tag),
-        None if digest => None,
-        None => Some("latest"),
-    }
 }
 
 /// Where a value sits in a container, for the defaults the API server fills in there.
@@ -307,48 +294,87 @@ fn same_quantities(theirs: &Map<String, Value>, ours: &Map<String, Value>) -> bo
 
 fn same_quantity(theirs: &Value, ours: &Value) -> bool {
     match (quantity(theirs), quantity(ours)) {
-        (Some(t), Some(o)) => (t - o).abs() <= f64::EPSILON * 16.0 * t.abs().max(o.abs()),
+        (Some(t), Some(o)) => t.same_value(o),
         _ => theirs == ours,
     }
 }
 
-/// The value of a Kubernetes quantity (`100m`, `1.5Gi`, `1e3`, `2`).
-fn quantity(value: &Value) -> Option<f64> {
-    if let Some(number) = value.as_f64() {
-        return Some(number);
+/// A Kubernetes quantity as an exact decimal: `digits × 10^exponent`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Quantity {
+    digits: u128,
+    exponent: i32,
+}
+
+impl Quantity {
+    /// Equal values, whatever their notation (`500m`, `0.5`, `5e-1`).
+    fn same_value(self, other: Quantity) -> bool {
+        let (high, low) = if self.exponent >= other.exponent {
+            (self, other)
+        } else {
+            (other, self)
+        };
+        u32::try_from(high.exponent - low.exponent)
+            .ok()
+            .and_then(|shift| 10u128.checked_pow(shift))
+            .and_then(|scale| high.digits.checked_mul(scale))
+            .is_some_and(|scaled| scaled == low.digits)
     }
-    let text = value.as_str()?.trim();
+}
+
+/// The value of a Kubernetes quantity (`100m`, `1.5Gi`, `1e3`, `2`), exactly;
+/// `None` for what is not one (or too large to compare).
+fn quantity(value: &Value) -> Option<Quantity> {
+    let owned;
+    let text = match value {
+        Value::Number(number) => {
+            owned = number.to_string();
+            owned.as_str()
+        }
+        _ => value.as_str()?.trim(),
+    };
+    let text = text.strip_prefix('+').unwrap_or(text);
     let split = text
-        .find(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | '+' | '-')))
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(text.len());
     let (number, suffix) = text.split_at(split);
-    let number: f64 = number.parse().ok()?;
-    let scale = match suffix {
-        "" => 1.0,
-        "n" => 1e-9,
-        "u" => 1e-6,
-        "m" => 1e-3,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "P" => 1e15,
-        "E" => 1e18,
-        "Ki" => 1024f64,
-        "Mi" => 1024f64.powi(2),
-        "Gi" => 1024f64.powi(3),
-        "Ti" => 1024f64.powi(4),
-        "Pi" => 1024f64.powi(5),
-        "Ei" => 1024f64.powi(6),
-        exponent => 10f64.powi(
-            exponent
-                .strip_prefix(['e', 'E'])?
-                .parse::<i32>()
-                .ok()
-                .filter(|e| e.abs() <= 30)?,
-        ),
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    if whole.is_empty() && fraction.is_empty() {
+        return None;
+    }
+    let mut digits: u128 = 0;
+    for digit in whole.bytes().chain(fraction.bytes()) {
+        digits = digits.checked_mul(10)?.checked_add(u128::from(digit - b'0'))?;
+    }
+    let mut exponent = -i32::try_from(fraction.len()).ok()?;
+    let binary = |power: u32| {
+        1024u128
+            .checked_pow(power)
+            .and_then(|scale| digits.checked_mul(scale))
     };
-    Some(number * scale)
+    match suffix {
+        "" => {}
+        "n" => exponent -= 9,
+        "u" => exponent -= 6,
+        "m" => exponent -= 3,
+        "k" => exponent += 3,
+        "M" => exponent += 6,
+        "G" => exponent += 9,
+        "T" => exponent += 12,
+        "P" => exponent += 15,
+        "E" => exponent += 18,
+        "Ki" => digits = binary(1)?,
+        "Mi" => digits = binary(2)?,
+        "Gi" => digits = binary(3)?,
+        "Ti" => digits = binary(4)?,
+        "Pi" => digits = binary(5)?,
+        "Ei" => digits = binary(6)?,
+        power => {
+            let power: i32 = power.strip_prefix(['e', 'E'])?.parse().ok()?;
+            exponent = exponent.checked_add(power).filter(|e| e.abs() <= 60)?;
+        }
+    }
+    Some(Quantity { digits, exponent })
 }
 
 /// A key's value unless it is absent or null.
@@ -457,23 +483,18 @@ mod tests {
     }
 
     #[rstest]
-    #[case("nginx", Some("latest"))]
-    #[case("nginx:1.27", Some("1.27"))]
-    #[case("localhost:5000/app", Some("latest"))]
-    #[case("localhost:5000/app:v1@sha256:00", Some("v1"))]
-    #[case("app@sha256:00", None)]
-    fn image_tags(#[case] image: &str, #[case] tag: Option<&str>) {
-        assert_eq!(image_tag(image), tag);
-    }
-
-    #[rstest]
-    #[case(json!("500m"), Some(0.5))]
-    #[case(json!("1Gi"), Some(1073741824.0))]
-    #[case(json!("1e3"), Some(1000.0))]
-    #[case(json!(2), Some(2.0))]
-    #[case(json!("1x"), None)]
-    #[case(json!("e1e999"), None)]
-    fn quantities(#[case] text: Value, #[case] expected: Option<f64>) {
-        assert_eq!(quantity(&text), expected);
+    #[case(json!("500m"), json!("0.5"), true)]
+    #[case(json!("1Gi"), json!("1073741824"), true)]
+    #[case(json!("1Gi"), json!("1024Mi"), true)]
+    #[case(json!("1e3"), json!("1k"), true)]
+    #[case(json!(2), json!("2000m"), true)]
+    #[case(json!("100m"), json!("0.1001"), false)]
+    #[case(json!("64Mi"), json!("64M"), false)]
+    #[case(json!("1x"), json!("1x"), true)]
+    #[case(json!("1x"), json!("1"), false)]
+    #[case(json!("e1e999"), json!("1"), false)]
+    #[case(json!("99999999999999999999999999999999999999999Ei"), json!("1"), false)]
+    fn quantities_compare_by_value(#[case] theirs: Value, #[case] ours: Value, #[case] same: bool) {
+        assert_eq!(same_quantity(&theirs, &ours), same);
     }
 }

@@ -5,7 +5,7 @@
 //! Such a container runs as a plain init container that never exits, so the pod
 //! never starts. When the container has probes or lifecycle hooks the API server
 //! rejects the pod itself; the silent case is the one caught here, from evidence
-//! that survives the stripping (../shared/sidecar-facts.md, "When the field
+//! that survives the stripping (docs/kubernetes-facts.md, "When `restartPolicy`
 //! disappears").
 
 use std::fmt;
@@ -14,10 +14,10 @@ use serde_json::Value;
 
 use crate::catalog::Why;
 use crate::cluster::Cluster;
-use crate::inject::STATUS_KEY;
 use crate::plan::Plan;
 use crate::request::{Container, Operation, Request, Workload};
 use crate::settings::{Compiled, StrippedAction};
+use crate::template::{MARKER_ENV, STATUS_KEY};
 
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
@@ -44,7 +44,7 @@ impl fmt::Display for Evidence<'_> {
         match self {
             Evidence::Marker(template) => write!(
                 f,
-                "it carries the marker KUBEWARDEN_NATIVE_SIDECAR={template} that native-sidecar-policy \
+                "it carries the marker {MARKER_ENV}={template} that native-sidecar-policy \
                  sets on the native sidecars it injects"
             ),
             Evidence::OldObject => write!(
@@ -89,75 +89,118 @@ pub fn plan_stripped(
         return;
     }
 
-    // Each source is read once per request, and only when there is a suspect.
-    let old_spec = match request.operation {
-        Operation::Update => request
-            .old_object
-            .and_then(|old| old.pointer(&workload.spec_pointer)),
-        _ => None,
-    };
-    let applied: Option<Value> = request
-        .object_annotation(LAST_APPLIED)
-        .and_then(|t| serde_json::from_str(t).ok());
-    let applied_spec = applied.as_ref().and_then(|a| a.pointer(&workload.spec_pointer));
-    let owner = if compiled.check_owner && workload.kind == "Pod" {
-        owner_template(request, cluster, plan)
-    } else {
-        None
-    };
-    let owner_spec = owner
-        .as_ref()
-        .and_then(|(_, template)| template.pointer("/spec/template/spec"));
-
+    let sources = Sources::read(compiled, request, workload, cluster, plan);
     for container in suspects {
+        let evidence = sources.evidence(compiled, workload, container);
+        if !evidence.is_empty() {
+            report(compiled.stripped, workload, container, &evidence, plan);
+        }
+    }
+}
+
+/// Where the evidence comes from besides the container itself: the stored
+/// object, `kubectl apply`'s record, the controller's pod template. Each is
+/// read once per request, and only when there is a suspect.
+struct Sources<'a> {
+    old_spec: Option<&'a Value>,
+    applied: Option<Value>,
+    /// `(kind/name, object)` of the Pod's controller.
+    owner: Option<(String, Value)>,
+}
+
+impl<'a> Sources<'a> {
+    fn read(
+        compiled: &Compiled,
+        request: &Request<'a>,
+        workload: &Workload,
+        cluster: &dyn Cluster,
+        plan: &mut Plan,
+    ) -> Self {
+        let old_spec = match request.operation {
+            Operation::Update => request
+                .old_object
+                .and_then(|old| old.pointer(&workload.spec_pointer)),
+            _ => None,
+        };
+        let applied = request
+            .object_annotation(LAST_APPLIED)
+            .and_then(|t| serde_json::from_str::<Value>(t).ok())
+            .and_then(|mut a| a.pointer_mut(&workload.spec_pointer).map(Value::take));
+        let owner = if compiled.check_owner && workload.kind == "Pod" {
+            owner_template(request, cluster, plan)
+        } else {
+            None
+        };
+        Sources {
+            old_spec,
+            applied,
+            owner,
+        }
+    }
+
+    /// Why `container` should have `restartPolicy: Always`.
+    fn evidence<'c>(
+        &self,
+        compiled: &'c Compiled,
+        workload: &Workload<'c>,
+        container: &Container<'c>,
+    ) -> Vec<Evidence<'c>> {
         let mut evidence = Vec::new();
         match compiled.sidecar_matcher.identify(container, workload) {
             Some(Why::Marker(template)) => evidence.push(Evidence::Marker(template)),
             Some(why) => evidence.push(Evidence::Looks(why)),
             None => {}
         }
-        if declares_native(old_spec, container.name) {
+        if declares_native(self.old_spec, container.name) {
             evidence.push(Evidence::OldObject);
         }
-        if declares_native(applied_spec, container.name) {
+        if declares_native(self.applied.as_ref(), container.name) {
             evidence.push(Evidence::LastApplied);
         }
-        if let Some((name, _)) = owner
-            .as_ref()
-            .filter(|_| declares_native(owner_spec, container.name))
+        if let Some((name, template)) = &self.owner
+            && declares_native(template.pointer("/spec/template/spec"), container.name)
         {
             evidence.push(Evidence::Owner(name.clone()));
         }
-        if evidence.is_empty() {
-            continue;
-        }
-        let field = format!(
-            "{}/initContainers/{}/restartPolicy",
-            workload.spec_pointer, container.index
-        );
-        let said: Vec<String> = evidence.iter().map(ToString::to_string).collect();
-        let conclusive = evidence.iter().any(|e| !matches!(e, Evidence::Looks(_)));
-        if compiled.stripped == StrippedAction::Reject && conclusive {
-            plan.reject(format!(
-                "init container {:?} has no restartPolicy but was meant to be a native sidecar \
-                 (restartPolicy: Always): {}. Without the field it runs as a plain init container that \
-                 never exits, and the pod never starts. Probable cause: a mutating webhook built on a \
-                 Kubernetes client older than 1.28 re-serialised the object and dropped the field. Find it: \
-                 the API server audit log's patch.webhook.admission.k8s.io/round_N_index_M annotations show \
-                 which webhook removed {field}; `kubectl get mutatingwebhookconfigurations` lists the \
-                 candidates. Upgrade that webhook or exclude these pods from it.",
-                container.name,
-                said.join("; ")
-            ));
-        } else {
-            plan.warn(format!(
-                "init container {:?} lost restartPolicy: Always ({}): likely stripped by a mutating webhook \
-                 built on a Kubernetes client older than 1.28; without it the pod never starts. See \
-                 `kubectl get mutatingwebhookconfigurations` and the audit annotations for {field}",
-                container.name,
-                said.join("; ")
-            ));
-        }
+        evidence
+    }
+}
+
+/// A rejection when the action says so and some evidence is conclusive; a
+/// warning otherwise.
+fn report(
+    action: StrippedAction,
+    workload: &Workload,
+    container: &Container,
+    evidence: &[Evidence],
+    plan: &mut Plan,
+) {
+    let field = format!(
+        "{}/initContainers/{}/restartPolicy",
+        workload.spec_pointer, container.index
+    );
+    let said: Vec<String> = evidence.iter().map(ToString::to_string).collect();
+    let conclusive = evidence.iter().any(|e| !matches!(e, Evidence::Looks(_)));
+    if action == StrippedAction::Reject && conclusive {
+        plan.reject(format!(
+            "init container {:?} has no restartPolicy but was meant to be a native sidecar \
+             (restartPolicy: Always): {}. Without the field it runs as a plain init container that \
+             never exits, and the pod never starts. Probable cause: a mutating webhook built on a \
+             Kubernetes client older than 1.28 re-serialised the object and dropped the field. Find it: \
+             the API server audit log's patch.webhook.admission.k8s.io/round_N_index_M annotations show \
+             which webhook removed {field}; `kubectl get mutatingwebhookconfigurations` lists the \
+             candidates. Upgrade that webhook or exclude these pods from it.",
+            container.name,
+            said.join("; ")
+        ));
+    } else {
+        plan.warn(format!(
+            "init container {:?} lost restartPolicy: Always ({}): likely stripped by a mutating webhook \
+             built on a Kubernetes client older than 1.28; without it the pod never starts. See \
+             `kubectl get mutatingwebhookconfigurations` and the audit annotations for {field}",
+            container.name,
+            said.join("; ")
+        ));
     }
 }
 

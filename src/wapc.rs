@@ -6,32 +6,17 @@ use std::collections::BTreeSet;
 use kubewarden_policy_sdk::host_capabilities::kubernetes::{
     GetResourceRequest, ListAllResourcesRequest, get_resource,
 };
-use kubewarden_policy_sdk::response::ValidationResponse;
 use kubewarden_policy_sdk::settings::SettingsValidationResponse;
 use kubewarden_policy_sdk::wapc_guest::CallResult;
 use serde_json::Value;
 
-use crate::adapter::{Verdict, check_settings, evaluate};
+use crate::adapter::{check_settings, evaluate};
 use crate::cluster::Cluster;
 
-/// waPC `validate`.
+/// waPC `validate`. The verdict is Kubewarden's `ValidationResponse`, field
+/// for field (see `adapter::Verdict`), so it is sent as it is.
 pub fn validate(payload: &[u8]) -> CallResult {
-    let Verdict {
-        accepted,
-        message,
-        code,
-        mutated_object,
-        audit_annotations,
-        warnings,
-    } = evaluate(payload, &Host);
-    Ok(serde_json::to_vec(&ValidationResponse {
-        accepted,
-        message,
-        code,
-        mutated_object,
-        audit_annotations: audit_annotations.map(|a| a.into_iter().collect()),
-        warnings,
-    })?)
+    Ok(serde_json::to_vec(&evaluate(payload, &Host))?)
 }
 
 /// waPC `validate_settings`.

@@ -1,0 +1,168 @@
+//! The checks settings pass when the policy loads, each failure naming the
+//! field at fault.
+
+use std::fmt;
+
+use k8s_openapi::api::core::v1::{Container, EnvVar, Volume, VolumeMount};
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use super::SidecarTemplate;
+use crate::template::{LEGACY_SUFFIX, dns_label};
+
+/// A settings error and the path of the field at fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingsError {
+    pub path: String,
+    pub problem: String,
+}
+
+impl fmt::Display for SettingsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() || self.path == "." {
+            write!(f, "invalid settings: {}", self.problem)
+        } else {
+            write!(f, "invalid settings: {}: {}", self.path, self.problem)
+        }
+    }
+}
+
+pub(super) fn fault(path: impl Into<String>, problem: impl Into<String>) -> SettingsError {
+    SettingsError {
+        path: path.into(),
+        problem: problem.into(),
+    }
+}
+
+/// Deserialises `value` as `T`, naming the path (under `path`) of the first
+/// field that does not fit.
+pub(super) fn typed<'v, T: DeserializeOwned>(value: &'v Value, path: &str) -> Result<T, SettingsError> {
+    serde_path_to_error::deserialize::<&'v Value, T>(value).map_err(|e| {
+        let inner = e.path().to_string();
+        let full = match inner.as_str() {
+            "." => path.to_owned(),
+            _ if path.is_empty() => inner,
+            _ => format!("{path}.{inner}"),
+        };
+        fault(full, e.into_inner().to_string())
+    })
+}
+
+/// The type check of one Kubernetes object of a template (at load time only).
+fn check_type<T: DeserializeOwned>(object: &Map<String, Value>, path: &str) -> Result<(), SettingsError> {
+    typed::<T>(&Value::Object(object.clone()), path).map(drop)
+}
+
+/// The full type check of a template's Kubernetes objects, naming the path of
+/// a misfit (`container.ports[0].containerPort: invalid type`). It runs when
+/// the policy loads (`validate_settings`); compiling, which runs with every
+/// request, reads the fields it needs from the raw JSON.
+pub(super) fn template_types(template: &SidecarTemplate, path: &str) -> Result<(), SettingsError> {
+    check_type::<Container>(&template.container, &format!("{path}.container"))?;
+    for (i, volume) in template.volumes.iter().enumerate() {
+        check_type::<Volume>(volume, &format!("{path}.volumes[{i}]"))?;
+    }
+    for (i, mount) in template.app_containers.volume_mounts.iter().enumerate() {
+        check_type::<VolumeMount>(mount, &format!("{path}.appContainers.volumeMounts[{i}]"))?;
+    }
+    for (i, env) in template.app_containers.env.iter().enumerate() {
+        check_type::<EnvVar>(env, &format!("{path}.appContainers.env[{i}]"))?;
+    }
+    Ok(())
+}
+
+/// A string field of a raw object; "" when absent (or not a string, which
+/// the type check reports when the policy loads).
+pub(super) fn text<'m>(object: &'m Map<String, Value>, key: &str) -> &'m str {
+    object.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+/// The `name` of every entry of the list `key` of a raw object.
+pub(super) fn entry_names<'m>(object: &'m Map<String, Value>, key: &str) -> impl Iterator<Item = &'m str> {
+    object
+        .get(key)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.get("name")?.as_str())
+}
+
+/// The universal injector wraps the sidecar's command in a shell shim, and its
+/// init copy must pass the API server's validation as a *plain* init container
+/// where the field is dropped.
+pub(super) fn universal_ready(container: &Map<String, Value>, path: &str) -> Result<(), SettingsError> {
+    let why = "the universal injector needs it";
+    if container
+        .get("command")
+        .and_then(Value::as_array)
+        .is_none_or(Vec::is_empty)
+    {
+        return Err(fault(
+            format!("{path}.command"),
+            format!(
+                "{why}: it runs the sidecar's command through /bin/sh, and an image's entrypoint cannot be \
+                 read at admission; give the command (and an image with /bin/sh)"
+            ),
+        ));
+    }
+    let forbidden = ["livenessProbe", "readinessProbe", "startupProbe", "lifecycle"];
+    if let Some(field) = forbidden
+        .iter()
+        .find(|f| container.get(**f).is_some_and(|v| !v.is_null()))
+    {
+        return Err(fault(
+            format!("{path}.{field}"),
+            "not possible with the universal injector: where native sidecars are unsupported the API \
+             server rejects an init container that has it",
+        ));
+    }
+    if text(container, "name").len() + LEGACY_SUFFIX.len() > 63 {
+        return Err(fault(
+            format!("{path}.name"),
+            format!(
+                "at most {} characters with the universal injector (its copy is named <name>{LEGACY_SUFFIX})",
+                63 - LEGACY_SUFFIX.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A label key: an optional DNS-subdomain prefix and a name of at most 63.
+pub(super) fn label_key(key: &str) -> Result<(), String> {
+    let (prefix, name) = key.rsplit_once('/').unwrap_or(("", key));
+    let prefix_ok = prefix.len() <= 253
+        && prefix
+            .split('.')
+            .all(|part| prefix.is_empty() || dns_label(part).is_ok());
+    if prefix_ok && label_value(name).is_ok() && !name.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{key:?} is not a label key"))
+    }
+}
+
+/// A label value: at most 63 of alphanumerics, '-', '_', '.', alphanumeric at both ends.
+pub(super) fn label_value(value: &str) -> Result<(), String> {
+    let ends_ok = |c: Option<char>| c.is_none_or(|c| c.is_ascii_alphanumeric());
+    let well_formed = value.len() <= 63
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && ends_ok(value.chars().next())
+        && ends_ok(value.chars().last());
+    if well_formed {
+        Ok(())
+    } else {
+        Err(format!("{value:?} is not a label value"))
+    }
+}
+
+/// `(major, minor)` of a kubelet version: `v1.30.2+k3s1`, `v1.29.6-gke.1038000`,
+/// `v1.31.0-eks-a737599`, or a setting like `1.29`.
+pub fn kubelet_minor(version: &str) -> Option<(u32, u32)> {
+    let mut parts = version.trim().trim_start_matches('v').split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor: String = parts.next()?.chars().take_while(char::is_ascii_digit).collect();
+    Some((major, minor.parse().ok()?))
+}

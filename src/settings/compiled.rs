@@ -1,0 +1,304 @@
+//! Settings compiled into what the decisions use: templates turned into the
+//! containers they insert, names and image prefixes normalised, once.
+
+use std::collections::HashSet;
+
+use serde_json::{Map, Value};
+
+use super::checks::{entry_names, fault, kubelet_minor, label_key, label_value, text, universal_ready};
+use super::{
+    AppContainers, JobSidecarAction, JobSidecarsSettings, NativeSupportSettings, SettingsError,
+    SidecarTemplate, Strategy, StrippedAction, WhenUnsupported,
+};
+use crate::image::repository;
+use crate::template::{self, MARKER_ENV, Position, Template, dns_label};
+
+/// The settings, checked and turned into what the decisions use.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    pub mutate: bool,
+    pub inject_host_network_pods: bool,
+    pub allow_opt_out: bool,
+    pub templates: Vec<Template>,
+    pub job_sidecars: JobSidecarAction,
+    pub stripped: StrippedAction,
+    pub check_owner: bool,
+    /// What counts as a sidecar, for the Job and stripped-field checks.
+    pub sidecar_matcher: SidecarMatcher,
+    pub native_support: NativeSupport,
+}
+
+/// `nativeSupport`, compiled.
+#[derive(Debug, Clone)]
+pub struct NativeSupport {
+    pub strategy: Strategy,
+    /// `(major, minor)`.
+    pub min_kubelet: (u32, u32),
+    pub when_unsupported: WhenUnsupported,
+    /// The node-affinity match expression that requires the node label.
+    pub label_requirement: Value,
+}
+
+impl NativeSupport {
+    /// Whether some pod may get the universal injector's two copies.
+    pub fn may_use_universal(&self) -> bool {
+        self.strategy == Strategy::Universal
+            || (self.strategy == Strategy::NodeVersion && self.when_unsupported == WhenUnsupported::Universal)
+    }
+
+    /// Whether some pod may get regular-container sidecars.
+    fn may_use_legacy(&self) -> bool {
+        self.strategy == Strategy::Legacy
+            || (self.strategy == Strategy::NodeVersion && self.when_unsupported == WhenUnsupported::Legacy)
+    }
+}
+
+/// The sidecar signals in force: the builtin catalog (unless turned off) and the
+/// operator's extra names and image prefixes, normalised once (what each
+/// signal means is the catalog's).
+#[derive(Debug, Clone, Default)]
+pub struct SidecarMatcher {
+    pub builtin: bool,
+    pub names: Vec<String>,
+    /// Normalised repositories (see `image::repository`).
+    pub image_prefixes: Vec<String>,
+}
+
+pub(super) fn native_support(settings: &NativeSupportSettings) -> Result<NativeSupport, SettingsError> {
+    let min_kubelet = kubelet_minor(&settings.min_kubelet_version).ok_or_else(|| {
+        fault(
+            "nativeSupport.minKubeletVersion",
+            format!(
+                "{:?} is not a version like \"1.29\"",
+                settings.min_kubelet_version
+            ),
+        )
+    })?;
+    label_key(&settings.node_label.key).map_err(|p| fault("nativeSupport.nodeLabel.key", p))?;
+    label_value(&settings.node_label.value).map_err(|p| fault("nativeSupport.nodeLabel.value", p))?;
+    if !(1..=600).contains(&settings.handshake_timeout_seconds) {
+        return Err(fault(
+            "nativeSupport.handshakeTimeoutSeconds",
+            "must be between 1 and 600",
+        ));
+    }
+    Ok(NativeSupport {
+        strategy: settings.strategy,
+        min_kubelet,
+        when_unsupported: settings.when_unsupported,
+        label_requirement: serde_json::json!({
+        "key": settings.node_label.key, "operator": "In", "values": [settings.node_label.value]}),
+    })
+}
+
+pub(super) fn sidecar_matcher(jobs: &JobSidecarsSettings) -> Result<SidecarMatcher, SettingsError> {
+    if let Some(i) = jobs.names.iter().position(|n| n.trim().is_empty()) {
+        return Err(fault(
+            format!("jobSidecars.names[{i}]"),
+            "a container name is required",
+        ));
+    }
+    let image_prefixes = jobs
+        .images
+        .iter()
+        .enumerate()
+        .map(|(i, image)| match repository(image.trim()) {
+            "" => Err(fault(
+                format!("jobSidecars.images[{i}]"),
+                "an image prefix is required",
+            )),
+            repo => Ok(repo.to_owned()),
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(SidecarMatcher {
+        builtin: jobs.use_builtin_catalog,
+        names: jobs.names.clone(),
+        image_prefixes,
+    })
+}
+
+/// Every template, compiled, with template ids and container names unique.
+pub(super) fn templates(
+    sidecars: Vec<SidecarTemplate>,
+    support: &NativeSupport,
+    handshake_seconds: u32,
+) -> Result<Vec<Template>, SettingsError> {
+    let mut ids = HashSet::new();
+    let mut container_names = HashSet::new();
+    sidecars
+        .into_iter()
+        .enumerate()
+        .map(|(i, sidecar)| {
+            let path = format!("sidecars[{i}]");
+            let compiled = template(sidecar, &path, support, handshake_seconds)?;
+            if !ids.insert(compiled.id.clone()) {
+                return Err(fault(
+                    format!("{path}.name"),
+                    format!("duplicate template name {:?}", compiled.id),
+                ));
+            }
+            if !container_names.insert(compiled.container_name.clone()) {
+                return Err(fault(
+                    format!("{path}.container.name"),
+                    format!(
+                        "container {:?} is already injected by another template",
+                        compiled.container_name
+                    ),
+                ));
+            }
+            Ok(compiled)
+        })
+        .collect()
+}
+
+/// One template: its container checked, its volumes and app-container
+/// additions indexed, and the forms the strategy may use built.
+fn template(
+    sidecar: SidecarTemplate,
+    path: &str,
+    support: &NativeSupport,
+    handshake_seconds: u32,
+) -> Result<Template, SettingsError> {
+    let SidecarTemplate {
+        name: id,
+        injection,
+        position,
+        container,
+        volumes,
+        app_containers,
+    } = sidecar;
+    dns_label(&id).map_err(|p| fault(format!("{path}.name"), p))?;
+    let container_name = sidecar_container(&container, &position, path)?;
+    let volumes = template_volumes(volumes, path)?;
+    let (app_mounts, app_env) = app_additions(app_containers, path)?;
+    let mut mounted_volumes: Vec<String> = Vec::new();
+    for name in entry_names(&container, "volumeMounts").chain(app_mounts.iter().map(|(n, _, _)| n.as_str())) {
+        if !mounted_volumes.iter().any(|known| known == name) {
+            mounted_volumes.push(name.to_owned());
+        }
+    }
+    if support.may_use_universal() {
+        universal_ready(&container, &format!("{path}.container"))?;
+    }
+    let legacy_container = support
+        .may_use_legacy()
+        .then(|| template::legacy_container(container.clone(), &id));
+    let native_container = template::native_container(container, &id);
+    let twins = match (support.may_use_universal(), native_container.as_object()) {
+        (true, Some(native)) => Some(template::universal_twins(native, &id, handshake_seconds)),
+        _ => None,
+    };
+    Ok(Template {
+        id,
+        injection,
+        position,
+        legacy_container,
+        twins,
+        native_container,
+        container_name,
+        volumes,
+        mounted_volumes,
+        app_mounts,
+        app_env,
+    })
+}
+
+/// The template's container, checked; its name.
+fn sidecar_container(
+    container: &Map<String, Value>,
+    position: &Position,
+    path: &str,
+) -> Result<String, SettingsError> {
+    let container_path = format!("{path}.container");
+    let container_name = text(container, "name").to_owned();
+    dns_label(&container_name).map_err(|p| fault(format!("{container_path}.name"), p))?;
+    if text(container, "image").trim().is_empty() {
+        return Err(fault(format!("{container_path}.image"), "an image is required"));
+    }
+    match text(container, "restartPolicy") {
+        "" | "Always" => {}
+        policy => {
+            return Err(fault(
+                format!("{container_path}.restartPolicy"),
+                format!("{policy:?}: a native sidecar's restartPolicy is Always (or leave it out)"),
+            ));
+        }
+    }
+    if entry_names(container, "env").any(|name| name == MARKER_ENV) {
+        return Err(fault(
+            format!("{container_path}.env"),
+            format!("{MARKER_ENV} is reserved: the policy sets it to mark injected sidecars"),
+        ));
+    }
+    if let Position::After(anchor) | Position::Before(anchor) = position
+        && *anchor == container_name
+    {
+        return Err(fault(
+            format!("{path}.position"),
+            "a sidecar cannot be placed relative to itself",
+        ));
+    }
+    Ok(container_name)
+}
+
+/// `(name, definition)` of the template's volumes, names unique.
+fn template_volumes(
+    volumes: Vec<Map<String, Value>>,
+    path: &str,
+) -> Result<Vec<(String, Value)>, SettingsError> {
+    let mut compiled: Vec<(String, Value)> = Vec::new();
+    for (i, volume) in volumes.into_iter().enumerate() {
+        let at = format!("{path}.volumes[{i}]");
+        let name = text(&volume, "name").to_owned();
+        dns_label(&name).map_err(|p| fault(format!("{at}.name"), p))?;
+        if compiled.iter().any(|(known, _)| *known == name) {
+            return Err(fault(format!("{at}.name"), format!("duplicate volume {name:?}")));
+        }
+        compiled.push((name, Value::Object(volume)));
+    }
+    Ok(compiled)
+}
+
+/// What the template adds to every regular container: `(volume name,
+/// mountPath, entry)` of its mounts, `(name, entry)` of its env vars.
+type AppAdditions = (Vec<(String, String, Value)>, Vec<(String, Value)>);
+
+fn app_additions(app_containers: AppContainers, path: &str) -> Result<AppAdditions, SettingsError> {
+    let mut app_mounts: Vec<(String, String, Value)> = Vec::new();
+    for (i, mount) in app_containers.volume_mounts.into_iter().enumerate() {
+        let at = format!("{path}.appContainers.volumeMounts[{i}]");
+        let (name, mount_path) = (
+            text(&mount, "name").to_owned(),
+            text(&mount, "mountPath").to_owned(),
+        );
+        if name.is_empty() {
+            return Err(fault(format!("{at}.name"), "a volume name is required"));
+        }
+        if mount_path.is_empty() {
+            return Err(fault(format!("{at}.mountPath"), "a mountPath is required"));
+        }
+        if app_mounts.iter().any(|(_, known, _)| *known == mount_path) {
+            return Err(fault(
+                format!("{at}.mountPath"),
+                format!("duplicate mountPath {mount_path:?}"),
+            ));
+        }
+        app_mounts.push((name, mount_path, Value::Object(mount)));
+    }
+    let mut app_env: Vec<(String, Value)> = Vec::new();
+    for (i, env) in app_containers.env.into_iter().enumerate() {
+        let at = format!("{path}.appContainers.env[{i}]");
+        let name = text(&env, "name").to_owned();
+        if name.is_empty() {
+            return Err(fault(format!("{at}.name"), "a name is required"));
+        }
+        if app_env.iter().any(|(known, _)| *known == name) {
+            return Err(fault(
+                format!("{at}.name"),
+                format!("duplicate variable {name:?}"),
+            ));
+        }
+        app_env.push((name, Value::Object(env)));
+    }
+    Ok((app_mounts, app_env))
+}

@@ -1,0 +1,242 @@
+//! A sidecar template as the policy writes it into pods: the containers it
+//! compiles to (the native sidecar, the legacy container, the universal
+//! injector's two copies), where it goes, and every name the policy writes into
+//! a pod (annotations, the marker env var, the copies' names and volume). The
+//! settings compile templates with it; every rule reads them from it. It uses
+//! no other module of the policy.
+
+use std::fmt;
+
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+/// Pod annotation (or label) that picks templates: `"true"`, `"false"` or `"a,b"`.
+pub const INJECT_KEY: &str = "native-sidecar.kubewarden.io/inject";
+/// Pod annotation recording what was injected (JSON).
+pub const STATUS_KEY: &str = "native-sidecar.kubewarden.io/status";
+/// Audit annotation (in the API server's audit log, under the policy's
+/// webhook name) naming `injection: always` templates a pod did not get.
+pub const NOT_INJECTED_AUDIT_KEY: &str = "sidecars-not-injected";
+/// The node label the `nodeLabel` strategy requires unless the settings name another.
+pub const SUPPORTED_NODE_LABEL: &str = "native-sidecar.kubewarden.io/supported";
+/// Env var set on every injected sidecar, its value the template name. It lives
+/// in a field every Kubernetes client knows, so it survives a webhook that
+/// strips `restartPolicy` and lets the stripped-field check find the victim.
+pub const MARKER_ENV: &str = "KUBEWARDEN_NATIVE_SIDECAR";
+
+/// The init container a template inserts: the operator's container, made a
+/// native sidecar and marked. Built once, when the settings are compiled.
+pub fn native_container(mut native: Map<String, Value>, template_id: &str) -> Value {
+    native.insert("restartPolicy".to_owned(), json!("Always"));
+    let marker = json!({"name": MARKER_ENV, "value": template_id});
+    match native.get_mut("env") {
+        Some(Value::Array(env)) => env.push(marker),
+        _ => {
+            native.insert("env".to_owned(), json!([marker]));
+        }
+    }
+    Value::Object(native)
+}
+
+/// The regular container of the legacy mode: the operator's container as it
+/// is (no `restartPolicy`), marked. Built once, when the settings are compiled.
+pub fn legacy_container(container: Map<String, Value>, template_id: &str) -> Value {
+    let mut legacy = native_container(container, template_id);
+    if let Some(fields) = legacy.as_object_mut() {
+        fields.remove("restartPolicy");
+    }
+    legacy
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Injection {
+    /// Injected when the pod asks for it.
+    #[default]
+    OptIn,
+    /// Injected into every pod in scope unless it opts out.
+    Always,
+}
+
+/// Where in `initContainers` a sidecar goes.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum Position {
+    #[default]
+    First,
+    Last,
+    After(String),
+    Before(String),
+}
+
+impl TryFrom<String> for Position {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        let anchored = |name: &str, make: fn(String) -> Position| {
+            dns_label(name)
+                .map(|()| make(name.to_owned()))
+                .map_err(|problem| format!("{text:?}: {problem}"))
+        };
+        match text.split_once(':') {
+            None if text == "first" => Ok(Position::First),
+            None if text == "last" => Ok(Position::Last),
+            Some(("after", name)) => anchored(name, Position::After),
+            Some(("before", name)) => anchored(name, Position::Before),
+            _ => Err(format!(
+                "{text:?} is not a position: use first, last, after:<container> or before:<container>"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Position {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Position::First => f.write_str("first"),
+            Position::Last => f.write_str("last"),
+            Position::After(name) => write!(f, "after:{name}"),
+            Position::Before(name) => write!(f, "before:{name}"),
+        }
+    }
+}
+
+/// One sidecar template, ready to insert.
+#[derive(Debug, Clone)]
+pub struct Template {
+    pub id: String,
+    pub injection: Injection,
+    pub position: Position,
+    pub container_name: String,
+    /// The init container to insert: the operator's container with
+    /// `restartPolicy: Always` and the injection marker.
+    pub native_container: Value,
+    /// The regular container of the legacy mode, when a strategy may use it.
+    pub legacy_container: Option<Value>,
+    /// The universal injector's copies, when a strategy may use them.
+    pub twins: Option<Twins>,
+    /// `(name, definition)` of the volumes the pod needs.
+    pub volumes: Vec<(String, Value)>,
+    /// Every volume a mount of this template names (the sidecar's and the app containers').
+    pub mounted_volumes: Vec<String>,
+    /// `(volume name, mountPath, entry)` to add to every regular container.
+    pub app_mounts: Vec<(String, String, Value)>,
+    /// `(name, entry)` to add to every regular container.
+    pub app_env: Vec<(String, Value)>,
+}
+
+impl Template {
+    /// Every container this template may write into a pod.
+    pub fn forms(&self) -> impl Iterator<Item = &Value> {
+        [
+            Some(&self.native_container),
+            self.legacy_container.as_ref(),
+            self.twins.as_ref().map(|t| &t.native),
+            self.twins.as_ref().map(|t| &t.legacy),
+        ]
+        .into_iter()
+        .flatten()
+    }
+}
+
+/// The universal injector's shim, run by `sh -c` in both copies.
+const SHIM: &str = include_str!("shim.sh");
+/// The shim's `$0`, which names it in `ps` and in its error messages.
+const SHIM_NAME: &str = "native-sidecar-shim";
+/// The emptyDir through which the two copies agree.
+pub const HANDSHAKE_VOLUME: &str = "native-sidecar-handshake";
+const HANDSHAKE_PATH: &str = "/var/run/native-sidecar";
+
+/// The two copies of a universal sidecar, built once from the template. They
+/// go into long-running pods only: in a pod that runs to completion, the
+/// regular copy runs the sidecar wherever native sidecars do not work, and
+/// keeps the pod from completing there.
+#[derive(Debug, Clone)]
+pub struct Twins {
+    /// The emptyDir both copies mount.
+    pub volume: Value,
+    /// Init container, `restartPolicy: Always`, named as the template's container.
+    pub native: Value,
+    /// Regular container, named `<name>-legacy`: it runs the sidecar where
+    /// the native copy cannot, and idles otherwise.
+    pub legacy: Value,
+}
+
+/// Suffix of the regular copy's name.
+pub const LEGACY_SUFFIX: &str = "-legacy";
+
+/// Builds both copies from a template container with `native` (the native
+/// sidecar as `native_container` made it) whose `command` is known: the shim
+/// runs `command + args` of the template.
+pub fn universal_twins(native: &Map<String, Value>, template_id: &str, wait_seconds: u32) -> Twins {
+    let words = |key: &str| {
+        native
+            .get(key)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let sidecar_command: Vec<Value> = words("command").into_iter().chain(words("args")).collect();
+    let state = format!("{HANDSHAKE_PATH}/{template_id}");
+    let wrapped = |role: &str| {
+        let mut container = native.clone();
+        container.insert(
+            "command".to_owned(),
+            json!([
+                "/bin/sh",
+                "-c",
+                SHIM,
+                SHIM_NAME,
+                role,
+                state,
+                wait_seconds.to_string()
+            ]),
+        );
+        container.insert("args".to_owned(), Value::Array(sidecar_command.clone()));
+        let mount = json!({"name": HANDSHAKE_VOLUME, "mountPath": HANDSHAKE_PATH});
+        match container.get_mut("volumeMounts") {
+            Some(Value::Array(mounts)) => mounts.push(mount),
+            _ => {
+                container.insert("volumeMounts".to_owned(), json!([mount]));
+            }
+        }
+        container
+    };
+    let mut legacy = wrapped("legacy");
+    let name = legacy
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or(template_id)
+        .to_owned();
+    legacy.insert("name".to_owned(), json!(format!("{name}{LEGACY_SUFFIX}")));
+    legacy.remove("restartPolicy");
+    // The marker says "a native sidecar": the regular copy is not one.
+    if let Some(Value::Array(env)) = legacy.get_mut("env") {
+        env.retain(|e| e.get("name").and_then(Value::as_str) != Some(MARKER_ENV));
+    }
+    Twins {
+        volume: json!({"name": HANDSHAKE_VOLUME, "emptyDir": {}}),
+        native: Value::Object(wrapped("native")),
+        legacy: Value::Object(legacy),
+    }
+}
+
+/// Kubernetes' DNS-1123 label: what container, volume and template names must be.
+pub fn dns_label(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("a name is required".to_owned());
+    }
+    let well_formed = name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if well_formed {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name:?} is not a DNS-1123 label (lower-case letters, digits and '-', at most 63)"
+        ))
+    }
+}
