@@ -325,14 +325,13 @@ impl Quantity {
 /// The value of a Kubernetes quantity (`100m`, `1.5Gi`, `1e3`, `2`), exactly;
 /// `None` for what is not one (or too large to compare).
 fn quantity(value: &Value) -> Option<Quantity> {
-    let owned;
-    let text = match value {
-        Value::Number(number) => {
-            owned = number.to_string();
-            owned.as_str()
-        }
-        _ => value.as_str()?.trim(),
-    };
+    if let Some(whole) = value.as_u64() {
+        return Some(Quantity {
+            digits: u128::from(whole),
+            exponent: 0,
+        });
+    }
+    let text = value.as_str()?.trim();
     let text = text.strip_prefix('+').unwrap_or(text);
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))

@@ -196,7 +196,11 @@ fn moved_containers_are_intact(original: &Value, patched: &Value) -> Result<(), 
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    // 256 cases unless PROPTEST_CASES says otherwise.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(256),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn patches_only_add_are_idempotent_and_deterministic(object in pod(), choice in 0usize..6) {
