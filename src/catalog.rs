@@ -143,6 +143,8 @@ pub enum Why<'a> {
     ConfiguredImage(&'a str),
     DeclaredByAnnotation,
     KruiseEnv,
+    /// Its command line cannot end (a heuristic: `endless`).
+    Endless(&'static str),
 }
 
 impl fmt::Display for Why<'_> {
@@ -161,6 +163,7 @@ impl fmt::Display for Why<'_> {
             }
             Why::DeclaredByAnnotation => write!(f, "listed in the pod annotation {SIDECARS_ANNOTATION}"),
             Why::KruiseEnv => write!(f, "marked with {KRUISE_ENV}=true"),
+            Why::Endless(reason) => f.write_str(reason),
         }
     }
 }

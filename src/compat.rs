@@ -231,8 +231,8 @@ pub fn require_supported_nodes(support: &NativeSupport, workload: &Workload, pla
 
 /// Requires the node label in every required node-selector term (terms are
 /// ORed: a separate term would widen placement), creating the term when there
-/// is none. `matchFields` terms keep their fields; `preferred…` terms are
-/// untouched.
+/// is none; once per plan, however many rules give the pod native sidecars.
+/// `matchFields` terms keep their fields; `preferred…` terms are untouched.
 fn require_label(support: &NativeSupport, workload: &Workload, plan: &mut Plan) {
     let terms_at = format!(
         "{}/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms",
@@ -240,7 +240,7 @@ fn require_label(support: &NativeSupport, workload: &Workload, plan: &mut Plan) 
     );
     let terms = workload.spec.node_selector_terms();
     if terms.is_empty() {
-        plan.edits.push(Edit::Insert {
+        plan.add(Edit::Insert {
             list: terms_at,
             at: At::End,
             value: json!({"matchExpressions": [support.label_requirement]}),
@@ -253,7 +253,7 @@ fn require_label(support: &NativeSupport, workload: &Workload, plan: &mut Plan) 
             .and_then(Value::as_array)
             .is_some_and(|expressions| expressions.contains(&support.label_requirement));
         if !has_it {
-            plan.edits.push(Edit::Insert {
+            plan.add(Edit::Insert {
                 list: format!("{terms_at}/{index}/matchExpressions"),
                 at: At::End,
                 value: support.label_requirement.clone(),

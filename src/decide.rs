@@ -7,7 +7,7 @@ use crate::compat::NodeSupport;
 use crate::plan::{self, Plan};
 use crate::request::{Operation, Request};
 use crate::settings::{Compiled, JobSidecarAction, StrippedAction};
-use crate::{inject, jobs, stripped};
+use crate::{inject, jobs, meshes, stripped};
 
 pub fn decide(compiled: &Compiled, request: &Request, cluster: &dyn Cluster) -> Plan {
     // Injection only on Pod CREATE: initContainers of an existing Pod are
@@ -35,6 +35,9 @@ pub fn decide(compiled: &Compiled, request: &Request, cluster: &dyn Cluster) -> 
     // The stripped-field check reads the object as it arrived, before our edits.
     stripped::plan_stripped(compiled, request, &workload, cluster, &mut plan);
     jobs::plan_job_sidecars(compiled, request, &workload, &nodes, &mut plan);
+    if plan.rejections.is_empty() {
+        meshes::plan_mesh_switches(compiled, request, &workload, &nodes, cluster, &mut plan);
+    }
     if !injects || !plan.rejections.is_empty() {
         return plan;
     }

@@ -6,9 +6,11 @@
 
 use crate::catalog::Why;
 use crate::compat::{NodeSupport, require_supported_nodes};
+use crate::endless::never_ends;
 use crate::plan::{At, Edit, Plan};
 use crate::request::{Container, Operation, Request, Workload};
-use crate::settings::{Compiled, JobSidecarAction};
+use crate::settings::{Compiled, EndlessAction, JobSidecarAction};
+use crate::template::ONE_SHOT_KEY;
 
 /// Adds to `plan` what the `jobSidecars` action says about legacy sidecars.
 pub fn plan_job_sidecars(
@@ -23,21 +25,57 @@ pub fn plan_job_sidecars(
         return;
     }
     let spec = &workload.spec;
-    let legacy: Vec<(&Container, Why)> = spec
-        .containers
-        .iter()
-        .filter_map(|c| compiled.sidecar_matcher.identify(c, workload).map(|why| (c, why)))
-        .collect();
-    if legacy.is_empty() {
+    let mut legacy: Vec<(&Container, Why)> = Vec::new();
+    let mut endless: Vec<(&Container, Why)> = Vec::new();
+    let one_shot = workload.annotation(ONE_SHOT_KEY).unwrap_or_default();
+    for container in &spec.containers {
+        if let Some(why) = compiled.sidecar_matcher.identify(container, workload) {
+            legacy.push((container, why));
+        } else if compiled.endless_commands != EndlessAction::Ignore
+            && !one_shot.split(',').any(|name| name.trim() == container.name)
+            && let Some(reason) = never_ends(container)
+        {
+            endless.push((container, Why::Endless(reason)));
+        }
+    }
+    if legacy.is_empty() && endless.is_empty() {
         return;
     }
     let spec_path = workload.spec_path();
-    if legacy.len() == spec.containers.len() {
+    if legacy.len() + endless.len() == spec.containers.len() {
         // Moving them all would leave the pod without a main container: they are the job.
+        legacy.extend(endless);
         plan.warn(format!(
             "{} look like sidecars but are all the regular containers of {spec_path}: left as they are",
             listing(&legacy)
         ));
+        return;
+    }
+    // The heuristic's finds are never converted: a false positive would be
+    // stopped when the main containers finish.
+    match compiled.endless_commands {
+        EndlessAction::Reject if action != JobSidecarAction::Warn => {
+            let rejected = legacy.iter().copied().chain(endless).collect::<Vec<_>>();
+            if action == JobSidecarAction::Convert && compiled.mutate {
+                plan.reject(rejection(&rejected, request, workload));
+                return;
+            }
+            legacy = rejected;
+        }
+        EndlessAction::Reject | EndlessAction::Warn => {
+            for (container, why) in &endless {
+                plan.warn(format!(
+                    "container {:?} looks like a sidecar ({why}) and will keep {} from completing: move it to \
+                     {spec_path}.initContainers with restartPolicy: Always, or, if it does end, list it in the \
+                     annotation {ONE_SHOT_KEY}",
+                    container.name,
+                    subject(workload)
+                ));
+            }
+        }
+        EndlessAction::Ignore => {}
+    }
+    if legacy.is_empty() {
         return;
     }
     match action {
@@ -58,14 +96,14 @@ pub fn plan_job_sidecars(
             }
             Err(why_not) => plan.reject(not_convertible(&legacy, workload, &why_not)),
         },
-        _ => plan.reject(rejection(&legacy, workload)),
+        _ => plan.reject(rejection(&legacy, request, workload)),
     }
 }
 
 /// Pods are checked when created (an existing pod's containers cannot change,
 /// and refusing its updates would block its finalizers); Job and CronJob
 /// templates whenever a request changes them.
-fn in_scope(request: &Request, workload: &Workload) -> bool {
+pub(crate) fn in_scope(request: &Request, workload: &Workload) -> bool {
     match workload.kind {
         "Pod" => request.operation == Operation::Create && workload.spec.runs_to_completion(),
         _ => request.changes_spec(workload),
@@ -121,7 +159,7 @@ fn not_convertible(legacy: &[(&Container, Why)], workload: &Workload, why_not: &
          as an init container that never exits, and the pod would never start. Fix: make the sidecar \
          exit when the main containers are done, or run the pod on nodes that support native sidecars \
          (Kubernetes >= 1.29) and move it to initContainers with restartPolicy: Always.",
-        capitalised_subject(workload),
+        capitalised(subject(workload)),
         listing(legacy),
         running_as_regular(legacy),
         workload.spec_path()
@@ -135,7 +173,7 @@ fn running_as_regular(legacy: &[(&Container, Why)]) -> &'static str {
     }
 }
 
-fn rejection(legacy: &[(&Container, Why)], workload: &Workload) -> String {
+fn rejection(legacy: &[(&Container, Why)], request: &Request, workload: &Workload) -> String {
     let spec_path = workload.spec_path();
     let them = if legacy.len() == 1 { "it" } else { "them" };
     let mut message = format!(
@@ -143,10 +181,18 @@ fn rejection(legacy: &[(&Container, Why)], workload: &Workload) -> String {
          sidecar keeps running after the main containers exit, so the pod stays Running. Fix: move {them} to \
          {spec_path}.initContainers with restartPolicy: Always (native sidecars, Kubernetes >= 1.29): they \
          start before the main containers and are stopped when those finish.",
-        capitalised_subject(workload),
+        capitalised(subject(workload)),
         listing(legacy),
         running_as_regular(legacy)
     );
+    if workload.kind == "Pod"
+        && let Some(job) = request.job_of_pod()
+    {
+        message.push_str(&format!(
+            " This pod is created by Job {job:?}: the Job controller keeps creating pods, and each is refused \
+             (FailedCreate events), until the Job's pod template is fixed."
+        ));
+    }
     let mut hints: Vec<&str> = Vec::new();
     for hint in legacy.iter().filter_map(|(_, why)| why.hint()) {
         if !hints.contains(&hint) {
@@ -168,7 +214,7 @@ fn listing(legacy: &[(&Container, Why)]) -> String {
         .join(", ")
 }
 
-fn subject(workload: &Workload) -> &'static str {
+pub(crate) fn subject(workload: &Workload) -> &'static str {
     match workload.kind {
         "Job" => "this Job",
         "CronJob" => "the Jobs of this CronJob",
@@ -176,8 +222,7 @@ fn subject(workload: &Workload) -> &'static str {
     }
 }
 
-fn capitalised_subject(workload: &Workload) -> String {
-    let subject = subject(workload);
+pub(crate) fn capitalised(subject: &str) -> String {
     let mut chars = subject.chars();
     chars
         .next()

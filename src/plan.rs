@@ -63,6 +63,14 @@ impl Plan {
         }
     }
 
+    /// Adds an edit unless the plan has it already: rules that each give a
+    /// pod native sidecars require the same node affinity.
+    pub fn add(&mut self, edit: Edit) {
+        if !self.edits.contains(&edit) {
+            self.edits.push(edit);
+        }
+    }
+
     pub fn audit(&mut self, key: &str, value: String) {
         self.audit_annotations.push((key.to_owned(), value));
     }

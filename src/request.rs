@@ -118,6 +118,21 @@ impl<'a> Request<'a> {
             })
     }
 
+    /// The Job a Pod belongs to: its controller, or the label the Job
+    /// controller sets.
+    pub fn job_of_pod(&self) -> Option<&'a str> {
+        self.controller()
+            .filter(|owner| owner.kind == "Job")
+            .map(|owner| owner.name)
+            .or_else(|| {
+                self.object
+                    .get("metadata")?
+                    .get("labels")?
+                    .get("batch.kubernetes.io/job-name")?
+                    .as_str()
+            })
+    }
+
     /// The pod template inside the object, for the kinds the policy handles.
     /// `Ok(None)` for every other kind and for subresource requests.
     pub fn workload(&self) -> Result<Option<Workload<'a>>, Malformed> {

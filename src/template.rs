@@ -17,6 +17,9 @@ pub const STATUS_KEY: &str = "native-sidecar.kubewarden.io/status";
 /// Audit annotation (in the API server's audit log, under the policy's
 /// webhook name) naming `injection: always` templates a pod did not get.
 pub const NOT_INJECTED_AUDIT_KEY: &str = "sidecars-not-injected";
+/// Pod annotation naming containers that end on their own (`"a,b"`), which
+/// the never-ending-command heuristic then leaves alone.
+pub const ONE_SHOT_KEY: &str = "native-sidecar.kubewarden.io/one-shot";
 /// The node label the `nodeLabel` strategy requires unless the settings name another.
 pub const SUPPORTED_NODE_LABEL: &str = "native-sidecar.kubewarden.io/supported";
 /// Env var set on every injected sidecar, its value the template name. It lives

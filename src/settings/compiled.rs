@@ -7,8 +7,8 @@ use serde_json::{Map, Value};
 
 use super::checks::{entry_names, fault, kubelet_minor, label_key, label_value, text, universal_ready};
 use super::{
-    AppContainers, JobSidecarAction, JobSidecarsSettings, NativeSupportSettings, SettingsError,
-    SidecarTemplate, Strategy, StrippedAction, WhenUnsupported,
+    AppContainers, EndlessAction, JobSidecarAction, JobSidecarsSettings, MeshDefaults, NativeSupportSettings,
+    SettingsError, SidecarTemplate, Strategy, StrippedAction, WhenUnsupported,
 };
 use crate::image::repository;
 use crate::template::{self, MARKER_ENV, Position, Template, dns_label};
@@ -21,6 +21,8 @@ pub struct Compiled {
     pub allow_opt_out: bool,
     pub templates: Vec<Template>,
     pub job_sidecars: JobSidecarAction,
+    pub meshes: MeshDefaults,
+    pub endless_commands: EndlessAction,
     pub stripped: StrippedAction,
     pub check_owner: bool,
     /// What counts as a sidecar, for the Job and stripped-field checks.

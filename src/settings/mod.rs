@@ -142,6 +142,13 @@ pub struct JobSidecarsSettings {
     pub images: Vec<String>,
     #[serde(default = "yes")]
     pub use_builtin_catalog: bool,
+    /// How each service mesh injects its proxy where a pod does not say: only
+    /// the operator knows (it is the mesh's own configuration).
+    #[serde(default)]
+    pub meshes: MeshDefaults,
+    /// Containers whose command line cannot end (a heuristic, see `endless`).
+    #[serde(default)]
+    pub endless_commands: EndlessAction,
 }
 
 impl Default for JobSidecarsSettings {
@@ -151,8 +158,39 @@ impl Default for JobSidecarsSettings {
             names: Vec::new(),
             images: Vec::new(),
             use_builtin_catalog: true,
+            meshes: MeshDefaults::default(),
+            endless_commands: EndlessAction::default(),
         }
     }
+}
+
+/// `jobSidecars.meshes`: a mesh left out is not predicted.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MeshDefaults {
+    pub istio: Option<MeshMode>,
+    pub linkerd: Option<MeshMode>,
+}
+
+/// How a mesh injects its proxy when the pod does not say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum MeshMode {
+    /// As a regular container (the meshes' default before their native modes).
+    Legacy,
+    /// As a native sidecar.
+    Native,
+}
+
+/// What to do with a container whose command line cannot end: a heuristic,
+/// so it warns unless told otherwise.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum EndlessAction {
+    #[default]
+    Warn,
+    Reject,
+    Ignore,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -248,6 +286,8 @@ impl Settings {
             allow_opt_out: self.allow_opt_out,
             templates: compiled::templates(self.sidecars, &native_support, handshake_seconds)?,
             job_sidecars: self.job_sidecars.action,
+            meshes: self.job_sidecars.meshes,
+            endless_commands: self.job_sidecars.endless_commands,
             stripped: self.stripped_restart_policy.action,
             check_owner: self.stripped_restart_policy.check_owner,
             sidecar_matcher: compiled::sidecar_matcher(&self.job_sidecars)?,

@@ -1,0 +1,323 @@
+//! Jobs and service meshes, and sidecars nobody catalogued, evaluated by the
+//! real module under wasmtime, with the Namespace lookups answered as
+//! Kubewarden's host would.
+
+mod harness;
+
+use harness::{Policy, assert_nothing_lost, fixture};
+use rstest::rstest;
+use serde_json::{Value, json};
+
+const ISTIO_SWITCH: &str = "sidecar.istio.io/nativeSidecar";
+const LINKERD_SWITCH: &str = "config.alpha.linkerd.io/proxy-enable-native-sidecar";
+
+fn settings(name: &str) -> Value {
+    fixture(&format!("settings/{name}.json"))
+}
+
+fn request(name: &str) -> Value {
+    fixture(&format!("requests/{name}.json"))
+}
+
+/// A policy whose host answers the Namespace lookup with `namespace` (its
+/// metadata), or fails; and lists the mixed node pools.
+fn cluster(namespace: Result<Value, &'static str>) -> Policy {
+    Policy::with_cluster(
+        move |operation, request| match (operation, request["kind"].as_str()) {
+            ("get_resource", Some("Namespace")) => {
+                assert_eq!(
+                    request["field_masks"],
+                    json!(["metadata.annotations", "metadata.labels"])
+                );
+                assert_eq!(request["namespace"], Value::Null, "Namespaces are cluster-scoped");
+                namespace
+                    .clone()
+                    .map(|metadata| json!({"apiVersion": "v1", "kind": "Namespace", "metadata": metadata}))
+                    .map_err(str::to_owned)
+            }
+            ("list_resources_all", Some("Node")) => Ok(fixture("cluster/nodes-mixed.json")),
+            _ => Err(format!("unexpected {operation} {request}")),
+        },
+    )
+}
+
+fn istio_namespace() -> Result<Value, &'static str> {
+    Ok(json!({"name": "reports", "labels": {"istio-injection": "enabled"}}))
+}
+
+fn warnings(outcome: &harness::Outcome) -> Vec<String> {
+    outcome.response.warnings.clone().unwrap_or_default()
+}
+
+fn message(outcome: &harness::Outcome) -> String {
+    outcome.response.message.clone().unwrap_or_default()
+}
+
+/// Under convert, a Job pod that Istio will inject gets the switch, and nothing else.
+#[test]
+fn a_job_pod_in_an_istio_namespace_gets_the_switch_and_nothing_else() {
+    let policy = cluster(istio_namespace());
+    let mut pod = request("pod-job-report");
+    let outcome = policy.validate(&settings("converter-meshes"), &pod);
+    assert!(outcome.response.accepted, "{outcome:?}");
+    let patched = outcome.patched.clone().expect("annotated");
+    let mut expected = pod["object"].clone();
+    expected["metadata"]["annotations"] = json!({ISTIO_SWITCH: "true"});
+    assert_eq!(patched, expected);
+    assert_eq!(warnings(&outcome).len(), 1);
+    assert!(warnings(&outcome)[0].starts_with(&format!("annotation {ISTIO_SWITCH}: \"true\" added")));
+
+    pod["object"] = patched;
+    let again = policy.validate(&settings("converter-meshes"), &pod);
+    assert_eq!(again.response.mutated_object, None);
+    assert_eq!(again.response.warnings, None);
+}
+
+#[test]
+fn the_authors_explicit_false_is_refused_with_the_fix() {
+    let mut pod = request("pod-job-report");
+    pod["object"]["metadata"]["annotations"] = json!({ISTIO_SWITCH: "false"});
+    let outcome = cluster(istio_namespace()).validate(&settings("converter-meshes"), &pod);
+    assert!(!outcome.response.accepted);
+    assert_eq!(outcome.response.mutated_object, None);
+    let message = message(&outcome);
+    assert!(
+        message.contains("Istio will inject its proxy \"istio-proxy\""),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("the annotation {ISTIO_SWITCH}: \"false\" asks for that")),
+        "{message}"
+    );
+    assert!(message.contains("Fix: set it to \"true\""), "{message}");
+}
+
+#[rstest]
+#[case::linkerd_namespace(
+    Ok(json!({"name": "reports", "annotations": {"linkerd.io/inject": "enabled"}})),
+    json!({}),
+    Some(LINKERD_SWITCH)
+)]
+#[case::no_mesh(Ok(json!({"name": "reports", "labels": {"team": "finance"}})), json!({}), None)]
+#[case::pod_opts_out_of_istio(istio_namespace(), json!({"sidecar.istio.io/inject": "false"}), None)]
+#[case::lookup_failed_pod_label_still_read(
+    Err("namespaces \"reports\" is forbidden"),
+    json!({"sidecar.istio.io/inject": "true"}),
+    Some(ISTIO_SWITCH)
+)]
+fn the_switch_follows_the_mesh_that_injects(
+    #[case] namespace: Result<Value, &'static str>,
+    #[case] labels: Value,
+    #[case] switch: Option<&str>,
+) {
+    let failed_lookup = namespace.is_err();
+    let mut pod = request("pod-job-report");
+    if let (Some(pod_labels), Value::Object(extra)) =
+        (pod["object"]["metadata"]["labels"].as_object_mut(), labels)
+    {
+        pod_labels.extend(extra);
+    }
+    let outcome = cluster(namespace).validate(&settings("converter-meshes"), &pod);
+    assert!(outcome.response.accepted, "{outcome:?}");
+    let annotations = outcome
+        .patched
+        .as_ref()
+        .map(|p| p["metadata"]["annotations"].clone())
+        .unwrap_or(Value::Null);
+    match switch {
+        Some(key) => assert_eq!(annotations, json!({key: "true"})),
+        None => assert_eq!(outcome.response.mutated_object, None),
+    }
+    let lookup_warning = warnings(&outcome)
+        .iter()
+        .any(|w| w.starts_with("could not read Namespace \"reports\""));
+    assert_eq!(lookup_warning, failed_lookup, "{:?}", warnings(&outcome));
+}
+
+/// Where the pod's nodes cannot run native sidecars, the mesh's native mode
+/// would give a Job that never starts: refused, saying why.
+#[test]
+fn the_switch_is_set_only_where_the_nodes_run_native_sidecars() {
+    let mut settings = settings("converter-meshes");
+    settings["nativeSupport"] = json!({"strategy": "nodeVersion"});
+    let outcome = cluster(istio_namespace()).validate(&settings, &request("pod-job-report"));
+    assert!(!outcome.response.accepted);
+    assert!(
+        message(&outcome).contains("but not here: pool-b-1 runs kubelet v1.27.16-eks-a737599"),
+        "{}",
+        message(&outcome)
+    );
+
+    settings["nativeSupport"] = json!({"strategy": "nodeLabel"});
+    let labelled = cluster(istio_namespace()).validate(&settings, &request("pod-job-report"));
+    let patched = labelled.patched.expect("annotated");
+    assert_eq!(patched["metadata"]["annotations"], json!({ISTIO_SWITCH: "true"}));
+    assert!(
+        patched.pointer("/spec/affinity/nodeAffinity").is_some(),
+        "and kept on labelled nodes"
+    );
+}
+
+/// Jobs and CronJobs get the switch in their pod template under convert, and
+/// are refused at `kubectl apply` under reject, where the declared default
+/// says the mesh injects the legacy way.
+#[test]
+fn a_job_gets_the_switch_in_its_pod_template() {
+    let job = request("job-report");
+    let outcome = cluster(istio_namespace()).validate(&settings("converter-meshes"), &job);
+    let patched = outcome.patched.expect("annotated");
+    assert_nothing_lost(&job["object"], &patched);
+    assert_eq!(
+        patched["spec"]["template"]["metadata"]["annotations"],
+        json!({ISTIO_SWITCH: "true"})
+    );
+}
+
+#[rstest]
+#[case::declared_legacy(json!({"istio": "legacy"}), json!(null), Some("reject"))]
+#[case::switched_on(json!({"istio": "legacy"}), json!("true"), None)]
+#[case::declared_native(json!({"istio": "native"}), json!(null), None)]
+#[case::native_but_turned_off(json!({"istio": "native"}), json!("false"), Some("reject"))]
+#[case::undeclared(json!({"linkerd": "legacy"}), json!(null), None)]
+#[case::warned(json!({"istio": "legacy"}), json!(null), Some("warn"))]
+fn a_job_is_refused_at_apply_when_the_mesh_will_inject_the_legacy_way(
+    #[case] meshes: Value,
+    #[case] switch: Value,
+    #[case] verdict: Option<&str>,
+) {
+    let mut settings = settings("validator-meshes");
+    settings["jobSidecars"]["meshes"] = meshes;
+    if verdict == Some("warn") {
+        settings["jobSidecars"]["action"] = json!("warn");
+    }
+    let mut job = request("job-report");
+    if !switch.is_null() {
+        job["object"]["spec"]["template"]["metadata"]["annotations"] = json!({ISTIO_SWITCH: switch});
+    }
+    let outcome = cluster(istio_namespace()).validate(&settings, &job);
+    let said = match verdict {
+        Some("reject") => {
+            assert!(!outcome.response.accepted, "{outcome:?}");
+            message(&outcome)
+        }
+        Some(_) => {
+            assert!(outcome.response.accepted);
+            warnings(&outcome).join("\n")
+        }
+        None => {
+            assert!(outcome.response.accepted, "{outcome:?}");
+            assert_eq!(outcome.response.warnings, None);
+            return;
+        }
+    };
+    assert!(
+        said.starts_with("This Job would never complete: Istio will inject its proxy \"istio-proxy\""),
+        "{said}"
+    );
+    assert!(
+        said.contains("its namespace is labelled istio-injection=enabled"),
+        "{said}"
+    );
+    assert!(
+        said.contains(&format!(
+            "Fix: set the annotation {ISTIO_SWITCH}: \"true\" in spec.template.metadata.annotations"
+        )),
+        "{said}"
+    );
+}
+
+#[test]
+fn a_cronjob_is_refused_at_apply_too() {
+    let mut cronjob = request("cronjob-cloud-sql-proxy");
+    cronjob["namespace"] = json!("reports");
+    let template = "/object/spec/jobTemplate/spec/template/spec/containers";
+    let containers = cronjob
+        .pointer_mut(template)
+        .and_then(Value::as_array_mut)
+        .expect("containers");
+    containers.truncate(1);
+    let outcome = cluster(istio_namespace()).validate(&settings("validator-meshes"), &cronjob);
+    assert!(!outcome.response.accepted, "{outcome:?}");
+    assert!(message(&outcome).contains("spec.jobTemplate.spec.template.metadata.annotations"));
+}
+
+/// A pod that still reaches the validating pass with a legacy mesh proxy is
+/// refused as before, and told that its Job will keep trying.
+#[test]
+fn a_mesh_injected_job_pod_is_refused_with_the_retry_explained() {
+    let mut pod = request("pod-job-report");
+    let containers = pod["object"]["spec"]["containers"]
+        .as_array_mut()
+        .expect("containers");
+    containers.push(json!({"name": "istio-proxy", "image": "docker.io/istio/proxyv2:1.24.0", "args": ["proxy", "sidecar"]}));
+    let outcome = Policy::new().validate(&settings("validator"), &pod);
+    assert!(!outcome.response.accepted);
+    let message = message(&outcome);
+    assert!(
+        message.contains(
+            "This pod is created by Job \"nightly-report\": the Job controller keeps creating pods, and each is \
+             refused (FailedCreate events), until the Job's pod template is fixed."
+        ),
+        "{message}"
+    );
+    assert!(
+        message.contains("sidecar.istio.io/nativeSidecar: \"true\""),
+        "{message}"
+    );
+}
+
+/// No mesh declared: no lookup, whatever the action.
+#[test]
+fn a_cluster_without_declared_meshes_costs_no_lookup() {
+    let policy = cluster(istio_namespace());
+    for name in ["converter", "validator"] {
+        policy.validate(&settings(name), &request("pod-job-report"));
+        policy.validate(&settings(name), &request("job-report"));
+    }
+    assert_eq!(policy.host_calls.lock().expect("not poisoned").len(), 0);
+}
+
+/// The upstream tutorial's legacy sidecar: `tail -F` next to the Job's
+/// container, in no catalog.
+#[rstest]
+#[case::warns_by_default(json!({}), json!(null), Some(true))]
+#[case::rejects_when_told(json!({"endlessCommands": "reject"}), json!(null), Some(false))]
+#[case::marked_one_shot(json!({}), json!("logshipper"), None)]
+#[case::ignored(json!({"endlessCommands": "ignore"}), json!(null), None)]
+#[case::never_converted(json!({"action": "convert"}), json!(null), Some(true))]
+fn a_container_that_cannot_end_is_a_probable_sidecar(
+    #[case] job_sidecars: Value,
+    #[case] one_shot: Value,
+    #[case] accepted_with_word: Option<bool>,
+) {
+    let mut settings = json!({"jobSidecars": {"action": "reject"}});
+    if let (Some(target), Value::Object(extra)) = (settings["jobSidecars"].as_object_mut(), job_sidecars) {
+        target.extend(extra);
+    }
+    let mut job = request("job-logshipper");
+    if !one_shot.is_null() {
+        job["object"]["spec"]["template"]["metadata"] =
+            json!({"annotations": {"native-sidecar.kubewarden.io/one-shot": one_shot}});
+    }
+    let outcome = Policy::new().validate(&settings, &job);
+    assert_eq!(outcome.response.mutated_object, None, "never moved");
+    match accepted_with_word {
+        None => {
+            assert!(outcome.response.accepted);
+            assert_eq!(outcome.response.warnings, None);
+        }
+        Some(accepted) => {
+            assert_eq!(outcome.response.accepted, accepted, "{outcome:?}");
+            let said = if accepted {
+                warnings(&outcome).join("\n")
+            } else {
+                message(&outcome)
+            };
+            assert!(said.contains("container \"logshipper\""), "{said}");
+            assert!(
+                said.contains("its command tails a file with -f, which never ends"),
+                "{said}"
+            );
+        }
+    }
+}
