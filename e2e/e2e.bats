@@ -173,6 +173,29 @@ patched_request() {
   [ -z "$(warnings)" ]
 }
 
+@test "meshes, convert: a Job pod in an Istio namespace gets the mesh's switch and nothing else (replayed Namespace)" {
+  evaluate converter-meshes.json pod-job-report.json --allow-context-aware \
+    --replay-host-capabilities-interactions "$BATS_TEST_DIRNAME/sessions/namespace-istio.yml"
+  [ "$(allowed)" = true ]
+  echo "$response" | jq -r '.patch | @base64d' | jq -e \
+    '. == [{"op": "add", "path": "/metadata/annotations", "value": {"sidecar.istio.io/nativeSidecar": "true"}}]'
+  [[ "$(warnings)" == *'so that Istio injects its proxy "istio-proxy" as a native sidecar'* ]]
+}
+
+@test "meshes, reject: a Job whose pods Istio will inject the legacy way is refused at apply (replayed Namespace)" {
+  evaluate validator-meshes.json job-report.json --allow-context-aware \
+    --replay-host-capabilities-interactions "$BATS_TEST_DIRNAME/sessions/namespace-istio.yml"
+  [ "$(allowed)" = false ]
+  [[ "$(message)" == *'its namespace is labelled istio-injection=enabled'* ]]
+  [[ "$(message)" == *'Fix: set the annotation sidecar.istio.io/nativeSidecar: "true" in spec.template.metadata.annotations'* ]]
+}
+
+@test "the tutorial's logshipper (tail -F) is warned about as a probable sidecar" {
+  evaluate validator.json job-logshipper.json
+  [ "$(allowed)" = true ]
+  [[ "$(warnings)" == *'container "logshipper" looks like a sidecar (its command tails a file with -f, which never ends)'* ]]
+}
+
 @test "a pod whose injected sidecar lost its field is flagged with the marker" {
   evaluate validator.json pod-stripped-marker.json
   [ "$(allowed)" = false ]
