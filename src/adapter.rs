@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::cluster::Cluster;
@@ -15,8 +15,9 @@ use crate::request::Request;
 use crate::settings::Settings;
 
 /// What the policy answers about one request: Kubewarden's
-/// `ValidationResponse`, field for field and serialised the same way.
-#[derive(Debug, Serialize)]
+/// `ValidationResponse`, field for field and serialised the same way (so the
+/// tests and fuzzers read the module's answers back into it).
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Verdict {
     pub accepted: bool,
     pub message: Option<String>,
@@ -24,6 +25,52 @@ pub struct Verdict {
     pub mutated_object: Option<Value>,
     pub audit_annotations: Option<BTreeMap<String, String>>,
     pub warnings: Option<Vec<String>>,
+}
+
+impl Verdict {
+    /// What every answer of the policy satisfies, whatever the request: the
+    /// one check the tests, the property tests and the fuzzers share. `Err`
+    /// names the rule broken.
+    pub fn well_formed(&self) -> Result<(), String> {
+        let blank = |text: &String| text.trim().is_empty();
+        if self.accepted {
+            if self.message.is_some() || self.code.is_some() {
+                return Err("an accepted request carries a message or a code".to_owned());
+            }
+        } else {
+            if self.message.as_ref().is_none_or(blank) {
+                return Err("a rejection without a message".to_owned());
+            }
+            if !self.code.is_some_and(|code| (400..600).contains(&code)) {
+                return Err(format!("a rejection with code {:?}", self.code));
+            }
+            if self.mutated_object.is_some() {
+                return Err("a rejection that mutates".to_owned());
+            }
+        }
+        if self
+            .warnings
+            .as_ref()
+            .is_some_and(|warnings| warnings.is_empty() || warnings.iter().any(blank))
+        {
+            return Err("an empty warning list, or a blank warning".to_owned());
+        }
+        if self
+            .audit_annotations
+            .as_ref()
+            .is_some_and(|a| a.is_empty() || a.iter().any(|(k, v)| blank(k) || blank(v)))
+        {
+            return Err("an empty audit annotation".to_owned());
+        }
+        if self
+            .mutated_object
+            .as_ref()
+            .is_some_and(|object| !object.is_object())
+        {
+            return Err("a mutated object that is not an object".to_owned());
+        }
+        Ok(())
+    }
 }
 
 /// What `validate_settings` decides about a settings payload: the policy

@@ -7,6 +7,7 @@ mod harness;
 use std::time::{Duration, Instant};
 
 use harness::{Policy, fixture};
+use native_sidecar_policy::adapter::Verdict;
 use serde_json::{Value, json};
 
 /// A generous ceiling that only a hang would break.
@@ -23,14 +24,10 @@ fn evaluate(policy: &Policy, case: &str, payload: &[u8]) -> Value {
     assert!(took < NO_HANG, "{case}: took {took:?}");
     let response: Value =
         serde_json::from_slice(&raw).unwrap_or_else(|e| panic!("{case}: unreadable response: {e}"));
-    let accepted = response["accepted"]
-        .as_bool()
-        .unwrap_or_else(|| panic!("{case}: no verdict"));
-    if !accepted {
-        assert!(
-            response["message"].as_str().is_some_and(|m| !m.is_empty()),
-            "{case}: rejected without a message"
-        );
+    let verdict: Verdict =
+        serde_json::from_value(response.clone()).unwrap_or_else(|e| panic!("{case}: not a verdict: {e}"));
+    if let Err(broken) = verdict.well_formed() {
+        panic!("{case}: an ill-formed answer ({broken})");
     }
     response
 }

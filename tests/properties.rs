@@ -171,7 +171,11 @@ prop_compose! {
 fn validate(settings: &Value, object: &Value) -> Value {
     let request = json!({"uid": "u", "kind": {"kind": "Pod"}, "operation": "CREATE", "namespace": "n", "object": object});
     let payload = json!({"settings": settings, "request": request}).to_string();
-    serde_json::to_value(evaluate(payload.as_bytes(), &TwoNodes)).unwrap_or(Value::Null)
+    let verdict = evaluate(payload.as_bytes(), &TwoNodes);
+    if let Err(broken) = verdict.well_formed() {
+        panic!("an ill-formed answer ({broken}): {verdict:?}");
+    }
+    serde_json::to_value(verdict).unwrap_or(Value::Null)
 }
 
 /// The regular containers `patched` moved into `initContainers` are the
@@ -207,11 +211,7 @@ proptest! {
         let settings = settings(choice);
         let response = validate(&settings, &object);
         prop_assert_eq!(&validate(&settings, &object), &response, "deterministic");
-        let accepted = response["accepted"].as_bool();
-        prop_assert!(accepted.is_some(), "a verdict: {}", response);
-        if accepted == Some(false) {
-            prop_assert!(response["message"].as_str().is_some_and(|m| !m.is_empty()));
-        }
+        // (`validate` checked that the answer is a well-formed verdict.)
         let Some(mutated) = response.get("mutated_object").filter(|m| !m.is_null()) else { return Ok(()) };
 
         // What the host does: diff, then the API server applies the patch.

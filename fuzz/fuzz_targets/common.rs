@@ -1,11 +1,11 @@
 //! What the fuzz targets share: a cluster that answers like a real one, and
-//! the check every response must pass.
+//! the check every answer must pass (the policy's own, which the tests use too).
 
-use kubewarden_policy_sdk::response::ValidationResponse;
+use native_sidecar_policy::adapter::Verdict;
 use native_sidecar_policy::cluster::Cluster;
 use serde_json::{Value, json};
 
-/// Answers Node lists and owner lookups, so context-aware settings run too.
+/// Answers Node lists, owner and Namespace lookups, so context-aware settings run too.
 pub struct SmallCluster;
 
 impl Cluster for SmallCluster {
@@ -14,6 +14,7 @@ impl Cluster for SmallCluster {
             "ReplicaSet" => Ok(
                 json!({"spec": {"template": {"spec": {"initContainers": [{"name": name, "restartPolicy": "Always"}]}}}}),
             ),
+            "Namespace" => Ok(json!({"metadata": {"name": name, "labels": {"istio-injection": "enabled"}}})),
             _ => Err(format!("{kind} {name} not found")),
         }
     }
@@ -26,7 +27,9 @@ impl Cluster for SmallCluster {
     }
 }
 
-/// A response is a verdict: accepted, or rejected with a message.
-pub fn assert_verdict(response: &ValidationResponse) {
-    assert!(response.accepted || response.message.as_deref().is_some_and(|m| !m.is_empty()));
+/// Every answer is a well-formed verdict; a broken one is a crash for the fuzzer.
+pub fn assert_verdict(verdict: &Verdict) {
+    if let Err(broken) = verdict.well_formed() {
+        panic!("an ill-formed answer ({broken}): {verdict:?}");
+    }
 }

@@ -5,6 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use native_sidecar_policy::adapter::Verdict;
 use native_sidecar_policy::web::evaluate;
 
 fuzz_target!(|data: &[u8]| {
@@ -20,6 +21,9 @@ fuzz_target!(|data: &[u8]| {
     let answer: serde_json::Value = serde_json::from_str(&answer).expect("the answer is JSON");
     let clean = answer["inputErrors"].as_array().is_some_and(Vec::is_empty);
     if clean && answer["settings"]["valid"] == true {
-        assert!(answer["verdict"]["accepted"].is_boolean(), "{answer}");
+        let verdict: Verdict = serde_json::from_value(answer["verdict"].clone()).expect("a verdict");
+        if let Err(broken) = verdict.well_formed() {
+            panic!("an ill-formed answer ({broken}): {answer}");
+        }
     }
 });

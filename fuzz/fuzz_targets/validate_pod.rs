@@ -17,7 +17,7 @@ pub fn all_rules(variant: u8) -> Value {
     let actions = ["reject", "warn", "convert"];
     let action = actions[usize::from(variant) % actions.len()];
     json!({
-        "jobSidecars": {"action": action},
+        "jobSidecars": {"action": action, "meshes": {"istio": "legacy"}, "endlessCommands": "reject"},
         "strippedRestartPolicy": {"action": "reject", "checkOwner": true},
         "nativeSupport": {"strategy": strategy, "whenUnsupported": "universal"},
         "sidecars": [

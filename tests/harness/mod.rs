@@ -6,8 +6,8 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use kubewarden_policy_sdk::response::ValidationResponse;
 use kubewarden_policy_sdk::settings::SettingsValidationResponse;
+use native_sidecar_policy::adapter::Verdict;
 use serde_json::{Value, json};
 use wapc::WapcHost;
 use wasmtime_provider::{ResourceLimits, WasmtimeEngineProviderBuilder, WasmtimeEngineProviderPre};
@@ -71,7 +71,7 @@ pub type Answer = dyn Fn(&str, &Value) -> Result<Value, String> + Send + Sync;
 
 /// What `validate` answered, with the patch the host would derive from it.
 pub struct Outcome {
-    pub response: ValidationResponse,
+    pub response: Verdict,
     /// `json_patch::diff(request.object, mutated_object)`, as the host computes it.
     pub patch: Option<json_patch::Patch>,
     /// That patch applied to the request object: what the API server stores.
@@ -140,8 +140,10 @@ impl Policy {
         let raw = self
             .call("validate", payload.to_string().as_bytes())
             .expect("validate answers");
-        let response: ValidationResponse =
-            serde_json::from_slice(&raw).expect("validate returns its response type");
+        let response: Verdict = serde_json::from_slice(&raw).expect("validate returns its response type");
+        if let Err(broken) = response.well_formed() {
+            panic!("an ill-formed answer ({broken}): {response:?}");
+        }
         let original = request.get("object").cloned().unwrap_or(Value::Null);
         let patch = response
             .mutated_object
