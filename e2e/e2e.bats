@@ -10,10 +10,15 @@ setup_file() {
   mkdir -p "$OUT"
   (cd "$ROOT" && cargo build --quiet --examples)
   export EXAMPLES="$ROOT/target/debug/examples"
-  # The settings of every policy shipped in policies/, as JSON files.
+  # The settings of every policy shipped in policies/, as JSON files (a
+  # manifest without a policy, like the RBAC one, gets none).
+  rm -f "$OUT"/*.settings.json
   for manifest in "$ROOT"/policies/*.yaml; do
-    "$EXAMPLES/json_tools" yaml2json "$manifest" | jq -c 'select(.kind | test("AdmissionPolicy")) | .spec.settings' \
-      > "$OUT/$(basename "$manifest" .yaml).settings.json"
+    "$EXAMPLES/json_tools" yaml2json "$manifest" > "$OUT/manifest.json" || return 1
+    jq -c 'select(.kind | test("AdmissionPolicy")) | .spec.settings' "$OUT/manifest.json" > "$OUT/settings.tmp" || return 1
+    if [ -s "$OUT/settings.tmp" ]; then
+      mv "$OUT/settings.tmp" "$OUT/$(basename "$manifest" .yaml).settings.json"
+    fi
   done
   if command -v kwctl >/dev/null; then
     kwctl annotate -m "$ROOT/metadata.yml" -u "$ROOT/README.md" -o "$OUT/annotated-policy.wasm" "$WASM"
@@ -67,11 +72,12 @@ warnings() { echo "$response" | jq -r '(.warnings // []) | join("\n")'; }
 }
 
 @test "a validate-only deployment returns no patch" {
-  run kwctl run --settings-json '{"mutate": false}' \
-    --request-path "$FIXTURES/requests/pod-create-plain.json" "$OUT/annotated-policy.wasm"
-  [ "$status" -eq 0 ]
-  response="$(echo "$output" | grep '^{' | tail -n 1)"
-  [ "$(echo "$response" | jq -r .allowed)" = true ]
+  # The injector's templates, which do patch this pod when mutate is on.
+  evaluate injector.json pod-create-plain.json
+  [ "$(echo "$response" | jq -r '.patch // "none"')" != none ]
+  jq '.mutate = false' "$FIXTURES/settings/injector.json" > "$OUT/validate-only.json"
+  evaluate "$OUT/validate-only.json" pod-create-plain.json
+  [ "$(allowed)" = true ]
   [ "$(echo "$response" | jq -r '.patch // "none"')" = none ]
 }
 
@@ -222,17 +228,29 @@ patched_request() {
   [[ "$(warnings)" == *"could not read the pod's controller ReplicaSet/web-5c6d7"* ]]
 }
 
+# The mode the policy recorded in the pod's status annotation, and why.
+recorded_status() {
+  echo "$response" | jq -r '.patch | @base64d | fromjson | map(select(.path == "/metadata/annotations"))[0].value
+    ["native-sidecar.kubewarden.io/status"] | fromjson | .injected[0] | "\(.mode): \(.reason)"'
+}
+
 @test "nodeVersion injects the old way when a node is too old (replayed Node list)" {
   evaluate node-version.json pod-create-plain.json --allow-context-aware \
     --replay-host-capabilities-interactions "$BATS_TEST_DIRNAME/sessions/nodes-mixed.yml"
   [ "$(allowed)" = true ]
   echo "$response" | jq -r '.patch | @base64d' | jq -e \
     'map(select(.path == "/spec/containers/2")) | .[0].value.name == "metrics-agent"'
+  # Decided from the replayed Node list, not from a failed lookup.
+  [ -z "$(warnings)" ]
+  [ "$(recorded_status)" = "legacy: pool-b-1 runs kubelet v1.27.16-eks-a737599" ]
 }
 
-@test "[no kwctl] every shipped manifest carries settings" {
+@test "[no kwctl] every shipped policy carries settings" {
+  policies=$(grep -l -E '^kind: (Cluster)?AdmissionPolicy' "$ROOT"/policies/*.yaml | wc -l)
+  [ "$policies" -eq 5 ]
+  [ "$(ls "$OUT"/*.settings.json | wc -l)" -eq "$policies" ]
   for settings in "$OUT"/*.settings.json; do
-    jq -e 'type == "object"' "$settings"
+    jq -e 'type == "object" and length > 0' "$settings"
   done
 }
 
@@ -259,6 +277,8 @@ patched_request() {
   [ "$(allowed)" = true ]
   echo "$response" | jq -r '.patch | @base64d' | jq -e \
     'map(select(.path == "/spec/containers/2")) | .[0].value.name == "log-shipper-legacy"'
+  [ -z "$(warnings)" ]
+  [ "$(recorded_status)" = "universal: pool-b-1 runs kubelet v1.27.16-eks-a737599" ]
 }
 
 @test "[no kwctl] the shipped monitor-mode policy has the validator's settings" {
@@ -271,13 +291,18 @@ patched_request() {
     --measurement-time 1 --num-resamples 2 --num-samples 10 --warm-up-time 1 "$OUT/annotated-policy.wasm"
   echo "$output" >&3
   [ "$status" -eq 0 ]
+  # It measured both functions (its report, not just its exit code).
+  [[ "$output" == *"validate_settings"*"iterations in"* ]]
+  echo "$output" | grep -E '^.*validate.* \[.*iterations in .* with [0-9.]+ samples\]' | grep -vq validate_settings
 }
 
 @test "artifacthub-pkg.yml is what kwctl scaffold artifacthub makes of metadata.yml" {
   kwctl scaffold artifacthub --metadata-path "$ROOT/metadata.yml" --questions-path "$ROOT/questions-ui.yml" \
     --output "$OUT/artifacthub-pkg.yml"
-  diff <("$EXAMPLES/json_tools" yaml2json "$OUT/artifacthub-pkg.yml" | jq -S 'del(.createdAt)') \
-       <("$EXAMPLES/json_tools" yaml2json "$ROOT/artifacthub-pkg.yml" | jq -S 'del(.createdAt)')
+  "$EXAMPLES/json_tools" yaml2json "$OUT/artifacthub-pkg.yml" > "$OUT/scaffolded.json"
+  "$EXAMPLES/json_tools" yaml2json "$ROOT/artifacthub-pkg.yml" > "$OUT/shipped.json"
+  jq -e 'length > 0' "$OUT/shipped.json"
+  diff <(jq -S 'del(.createdAt)' "$OUT/scaffolded.json") <(jq -S 'del(.createdAt)' "$OUT/shipped.json")
 }
 
 @test "OCI round trip: push, pull, run from the registry, inspect" {

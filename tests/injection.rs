@@ -14,7 +14,7 @@ fn injector() -> Value {
 
 fn ops(outcome: &harness::Outcome) -> Vec<String> {
     let patch = serde_json::to_value(outcome.patch.as_ref().expect("a patch")).expect("patch is JSON");
-    patch
+    let mut ops = patch
         .as_array()
         .into_iter()
         .flatten()
@@ -25,9 +25,11 @@ fn ops(outcome: &harness::Outcome) -> Vec<String> {
                 op["path"].as_str().unwrap_or("?")
             )
         })
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect()
+        .collect::<Vec<_>>();
+    // Sorted, so that comparisons need not follow the diff's order; not
+    // deduplicated, so that a repeated operation shows.
+    ops.sort();
+    ops
 }
 
 #[test]

@@ -126,6 +126,8 @@ fn artifacthub_package_matches_metadata() {
 /// accepts: a question naming a key the policy does not have would be refused.
 #[test]
 fn every_question_is_a_setting() {
+    /// Sets `dotted` in `settings`; a parent that is not a map is a defect of
+    /// the questions, not something to skip.
     fn set(settings: &mut Map<String, Value>, dotted: &str, value: Value) {
         match dotted.split_once('.') {
             None => {
@@ -133,20 +135,40 @@ fn every_question_is_a_setting() {
             }
             Some((head, rest)) => {
                 let inner = settings.entry(head).or_insert_with(|| json!({}));
-                if let Some(inner) = inner.as_object_mut() {
-                    set(inner, rest, value);
-                }
+                let inner = inner.as_object_mut().unwrap_or_else(|| {
+                    panic!("questions-ui.yml: {head} is not a map, so {dotted} has no place")
+                });
+                set(inner, rest, value);
             }
         }
     }
-    let mut settings = Map::new();
-    for question in yaml("questions-ui.yml")["questions"]
-        .as_array()
-        .expect("questions")
-    {
-        let variable = question["variable"].as_str().expect("variable");
-        set(&mut settings, variable, question["default"].clone());
+    /// What a user would enter: the default, or for a required text without
+    /// one, a valid name.
+    fn answer(question: &Value) -> Value {
+        match (&question["default"], question["required"].as_bool()) {
+            (Value::String(text), Some(true)) if text.is_empty() => json!("sample"),
+            (default, _) => default.clone(),
+        }
     }
+    fn answers(questions: &Value) -> Map<String, Value> {
+        let mut settings = Map::new();
+        for question in questions.as_array().expect("questions") {
+            let variable = question["variable"].as_str().expect("variable");
+            let value = match question.get("sequence_questions") {
+                // One entry of the sequence, from its own questions.
+                Some(items) => json!([Value::Object(answers(items))]),
+                None => answer(question),
+            };
+            set(&mut settings, variable, value);
+        }
+        settings
+    }
+    let settings = answers(&yaml("questions-ui.yml")["questions"]);
+    assert_eq!(
+        settings["sidecars"][0]["container"],
+        json!({"name": "sample", "image": "sample"}),
+        "the sequence questions are answered"
+    );
     let verdict = Policy::new().validate_settings(&Value::Object(settings));
     assert!(verdict.valid, "{:?}", verdict.message);
 }

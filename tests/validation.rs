@@ -119,6 +119,15 @@ fn convert_in_a_validate_only_deployment_rejects() {
     );
     assert!(!outcome.response.accepted);
     assert_eq!(outcome.response.mutated_object, None);
+    // The rejection `reject` gives, with the fix, since nothing may be moved here.
+    assert!(
+        message(&outcome).starts_with(
+            "The Jobs of this CronJob would never complete: container \"cloud-sql-proxy\" (Cloud SQL Auth Proxy"
+        ),
+        "{}",
+        message(&outcome)
+    );
+    assert!(message(&outcome).contains("Fix: move it to spec.jobTemplate.spec.template.spec.initContainers"));
 }
 
 #[test]
