@@ -45,8 +45,9 @@ pub fn decide(compiled: &Compiled, request: &Request, cluster: &dyn Cluster) -> 
         inject::plan_injection(compiled, &workload, &nodes, &mut plan);
         return plan;
     }
-    // Legacy sidecars were converted: inject into the pod as it is after that,
-    // so that the edits of both apply one after the other.
+    // The Job rules edited the pod (converted sidecars, a mesh's switch, the
+    // node affinity): inject into the pod as it is after that, so that the
+    // edits of both apply one after the other.
     let mut converted = request.object.clone();
     if let Err(defect) = plan::apply(plan.edits.clone(), &mut converted) {
         plan.reject(defect);
