@@ -52,28 +52,26 @@ pub fn plan_job_sidecars(
         return;
     }
     // The heuristic's finds are never converted: a false positive would be
-    // stopped when the main containers finish.
-    match compiled.endless_commands {
-        EndlessAction::Reject if action != JobSidecarAction::Warn => {
-            let rejected = legacy.iter().copied().chain(endless).collect::<Vec<_>>();
-            if action == JobSidecarAction::Convert && compiled.mutate {
-                plan.reject(rejection(&rejected, request, workload));
-                return;
-            }
-            legacy = rejected;
+    // stopped when the main containers finish. Refused with the rest, or
+    // warned about one by one.
+    let refuse_endless =
+        compiled.endless_commands == EndlessAction::Reject && action != JobSidecarAction::Warn;
+    if refuse_endless && !endless.is_empty() {
+        legacy.extend(endless);
+        if action == JobSidecarAction::Convert && compiled.mutate {
+            plan.reject(rejection(&legacy, request, workload));
+            return;
         }
-        EndlessAction::Reject | EndlessAction::Warn => {
-            for (container, why) in &endless {
-                plan.warn(format!(
-                    "container {:?} looks like a sidecar ({why}) and will keep {} from completing: move it to \
-                     {spec_path}.initContainers with restartPolicy: Always, or, if it does end, list it in the \
-                     annotation {ONE_SHOT_KEY}",
-                    container.name,
-                    subject(workload)
-                ));
-            }
+    } else {
+        for (container, why) in &endless {
+            plan.warn(format!(
+                "container {:?} looks like a sidecar ({why}) and will keep {} from completing: move it to \
+                 {spec_path}.initContainers with restartPolicy: Always, or, if it does end, list it in the \
+                 annotation {ONE_SHOT_KEY}",
+                container.name,
+                subject(workload)
+            ));
         }
-        EndlessAction::Ignore => {}
     }
     if legacy.is_empty() {
         return;
@@ -379,6 +377,30 @@ mod tests {
                 rejection.contains("make the sidecar exit"),
                 "says the fix: {rejection}"
             );
+        }
+    }
+
+    /// Refusing never-ending commands must not turn the conversion of a
+    /// catalogued sidecar into a refusal when there is none.
+    #[rstest]
+    #[case::only_catalogued(json!([{"name": "job", "image": "x"}, {"name": "daprd", "image": "x"}]), false)]
+    #[case::with_an_endless_one(json!([{"name": "job", "image": "x"}, {"name": "daprd", "image": "x"},
+        {"name": "tailer", "image": "x", "command": ["tail", "-f", "/x"]}]), true)]
+    fn endless_reject_under_convert(#[case] containers: Value, #[case] refused: bool) {
+        let checked = check_with(
+            json!({"jobSidecars": {"action": "convert", "endlessCommands": "reject"}}),
+            &Snapshot::default(),
+            "CREATE",
+            json!({"restartPolicy": "Never", "containers": containers}),
+        );
+        assert_eq!(
+            !checked.rejections.is_empty(),
+            refused,
+            "{:?}",
+            checked.rejections
+        );
+        if !refused {
+            assert_eq!(checked.names("initContainers"), ["daprd"]);
         }
     }
 
