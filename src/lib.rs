@@ -28,6 +28,10 @@ pub mod inject;
 pub mod jobs;
 pub mod meshes;
 pub mod plan;
+// The readiness report runs the policy over a snapshot of the cluster: the
+// command line and the playground use it, the policy module does not.
+#[cfg(any(feature = "web", not(target_family = "wasm")))]
+pub mod readiness;
 pub mod recognise;
 pub mod request;
 pub mod settings;
