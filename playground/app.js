@@ -1,7 +1,7 @@
 // The page: reads the inputs, hands them to the policy's WebAssembly build
 // (`evaluate`, in Rust), and displays what it answers. No decision is made here.
-import init, { evaluate, version } from './pkg/native_sidecar_policy.js';
-import { examples } from './examples.js';
+import init, { evaluate, readiness, version } from './pkg/native_sidecar_policy.js';
+import { examples, readinessExample } from './examples.js';
 
 const inputs = ['object', 'oldObject', 'settings', 'cluster'];
 const $ = (id) => document.getElementById(id);
@@ -129,12 +129,64 @@ $('example').addEventListener('change', (event) => {
 $('operation').addEventListener('change', showOperation);
 $('inputs').addEventListener('submit', run);
 
+// The readiness report: the same Rust code as `native-sidecar-policy readiness`.
+const readinessInputs = ['apiserverMetrics', 'nodeMetrics', 'nodes', 'version', 'webhooks', 'workloads', 'readinessSettings'];
+
+function row(cells) {
+  const tr = document.createElement('tr');
+  for (const cell of cells) {
+    const td = document.createElement('td');
+    td.textContent = cell;
+    tr.append(td);
+  }
+  return tr;
+}
+
+function runReadiness(event) {
+  event?.preventDefault();
+  const texts = Object.fromEntries(readinessInputs.map((id) => [id === 'readinessSettings' ? 'settings' : id, $(id).value]));
+  const answer = JSON.parse(readiness(JSON.stringify(texts)));
+  for (const id of readinessInputs) {
+    $(`${id}-error`).hidden = true;
+    $(`${id}-field`).classList.remove('invalid');
+  }
+  for (const error of answer.inputErrors) {
+    const id = error.input === 'settings' ? 'readinessSettings' : error.input;
+    const where = error.line ? `line ${error.line}: ` : '';
+    $(`${id}-error`).textContent = `${where}${error.message}`;
+    $(`${id}-error`).hidden = false;
+    $(`${id}-field`).classList.add('invalid');
+  }
+  if (answer.inputErrors.length) {
+    $('readiness-summary').textContent = 'Not checked: fix the input marked in red.';
+    $('readiness-summary').className = 'verdict refused';
+    return;
+  }
+  const { report } = answer;
+  $('readiness-summary').textContent = answer.text.split('\n')[0];
+  $('readiness-summary').className = `verdict ${answer.blocked ? 'rejected' : 'accepted'}`;
+  const native = (value) => (value === true ? 'yes' : value === false ? 'NO' : 'unknown');
+  $('readiness-nodes').tBodies[0].replaceChildren(...[report.apiServer, ...report.nodes]
+    .map((c) => row([c.name, c.version ?? '?', native(c.native), c.why])));
+  $('readiness-workloads').tBodies[0].replaceChildren(...report.workloads
+    .map((w) => row([w.outcome, `${w.kind} ${w.namespace}/${w.name}`, w.detail.join('\n')])));
+  $('readiness-report').textContent = answer.text;
+}
+
+$('readiness-inputs').addEventListener('submit', runReadiness);
+$('readiness-example').addEventListener('click', () => {
+  for (const id of readinessInputs) $(id).value = readinessExample[id] ?? '';
+  runReadiness();
+});
+
 try {
   await init();
   $('version').textContent = version();
   status.textContent = 'Ready: pick an example or paste your own, then Evaluate.';
   $('evaluate').disabled = false;
   $('example').disabled = false;
+  $('readiness-run').disabled = false;
+  $('readiness-example').disabled = false;
   document.body.dataset.ready = 'true';
 } catch (error) {
   status.textContent = `Could not load the policy module: ${error}. Build it with \`make playground\`.`;

@@ -179,3 +179,47 @@ sidecars:
 ${logShipper}`,
   },
 ];
+
+// The readiness view's example: a 1.33 API server, one node pool on kubelet
+// 1.27 without the gate, Istio's and a cloud identity webhook, and a Job whose
+// proxy is a legacy sidecar.
+export const readinessExample = {
+  apiserverMetrics: `# TYPE kubernetes_feature_enabled gauge
+kubernetes_feature_enabled{name="SidecarContainers",stage=""} 1
+`,
+  nodeMetrics: `# node: pool-a-1
+kubernetes_feature_enabled{name="SidecarContainers",stage=""} 1
+# node: pool-b-1
+kubelet_running_pods 12
+`,
+  nodes: `apiVersion: v1
+kind: NodeList
+items:
+  - metadata: {name: pool-a-1, labels: {pool: a}}
+    status: {nodeInfo: {kubeletVersion: v1.33.4}}
+  - metadata: {name: pool-b-1, labels: {pool: b}}
+    status: {nodeInfo: {kubeletVersion: v1.27.16-eks-a737599}}
+`,
+  version: '{"serverVersion": {"gitVersion": "v1.33.4"}}',
+  webhooks: `apiVersion: v1
+kind: List
+items:
+  - metadata: {name: istio-sidecar-injector}
+    webhooks:
+      - name: namespace.sidecar-injector.istio.io
+        rules: [{apiGroups: [""], apiVersions: [v1], resources: [pods], operations: [CREATE]}]
+  - metadata: {name: aws-pod-identity-webhook}
+    webhooks:
+      - name: pod-identity-webhook.amazonaws.com
+        reinvocationPolicy: IfNeeded
+        rules: [{apiGroups: [""], apiVersions: [v1], resources: [pods], operations: [CREATE]}]
+`,
+  workloads: `apiVersion: v1
+kind: List
+items:
+  - ${jobWithIstioProxy.replace(/\n/g, '\n    ').trimEnd()}
+`,
+  readinessSettings: `jobSidecars:
+  action: reject
+`,
+};

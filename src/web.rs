@@ -70,6 +70,57 @@ pub fn evaluate(operation: &str, object: &str, old_object: &str, settings: &str,
     })
 }
 
+/// The readiness report (see `readiness`) from what the operator pasted: a
+/// JSON object of texts, `apiserverMetrics`, `nodeMetrics` (several nodes
+/// separated by `# node: <name>` lines), `nodes`, `version`, `webhooks`,
+/// `workloads`, `settings` (each YAML or JSON; any may be empty), and
+/// `policyName`. Answers `{inputErrors, report, text, blocked}`.
+#[wasm_bindgen]
+pub fn readiness(texts: &str) -> String {
+    let texts: Value = serde_json::from_str(texts).unwrap_or(Value::Null);
+    let text = |key: &str| texts.get(key).and_then(Value::as_str).unwrap_or_default();
+    let mut input_errors = Vec::new();
+    let mut document = |input: &'static str, key: &str| -> Option<Value> {
+        match parse_documents(text(key)) {
+            Ok(mut documents) if documents.len() <= 1 => documents.pop().map(|(value, _)| value),
+            Ok(_) => {
+                input_errors.push(whole(input, "one document, not several".to_owned()));
+                None
+            }
+            Err(error) => {
+                input_errors.push(error.of(input));
+                None
+            }
+        }
+    };
+    let inputs = crate::readiness::Inputs {
+        nodes: document("nodes", "nodes"),
+        version: document("version", "version"),
+        webhooks: document("webhooks", "webhooks"),
+        workloads: document("workloads", "workloads"),
+        settings: document("settings", "settings"),
+        apiserver_metrics: Some(text("apiserverMetrics").to_owned()).filter(|t| !t.trim().is_empty()),
+        node_metrics: crate::readiness::split_node_metrics(text("nodeMetrics")),
+        policy_name: Some(text("policyName"))
+            .filter(|n| !n.is_empty())
+            .unwrap_or("native-sidecar-injector")
+            .to_owned(),
+    };
+    if let Some(Err(refusal)) = inputs.settings.as_ref().map(|settings| {
+        crate::settings::Settings::from_value(settings)
+            .map_err(|e| e.to_string())
+            .and_then(|s| s.check())
+    }) {
+        input_errors.push(whole("settings", refusal));
+    }
+    if !input_errors.is_empty() {
+        return json!({"inputErrors": input_errors}).to_string();
+    }
+    let report = crate::readiness::report(&inputs);
+    json!({"inputErrors": [], "text": report.text(), "blocked": report.blocked(), "report": report})
+        .to_string()
+}
+
 /// The policy's version, for the page.
 #[wasm_bindgen]
 pub fn version() -> String {

@@ -87,6 +87,18 @@ test('broken YAML is shown at its line, and the page stays', { skip }, async () 
   await page.screenshot({ path: new URL('broken-yaml.png', shots).pathname, fullPage: true });
 });
 
+test('cluster readiness: the mixed-cluster example is blocked, per node and per workload', { skip }, async () => {
+  await page.click('#readiness-example');
+  assert.match(await page.textContent('#readiness-summary'),
+    /^readiness: BLOCKED \(1 blocker\(s\)\); nativeSupport\.strategy nodeVersion fits$/);
+  const nodes = await page.$$eval('#readiness-nodes tbody tr', (rows) => rows.map((r) => r.cells[0].textContent + ' ' + r.cells[2].textContent));
+  assert.deepEqual(nodes, ['API server yes', 'pool-a-1 yes', 'pool-b-1 NO']);
+  const workloads = await page.$$eval('#readiness-workloads tbody tr', (rows) => rows.map((r) => r.cells[0].textContent + ' ' + r.cells[1].textContent));
+  assert.deepEqual(workloads, ['refused Job reports/nightly-report']);
+  assert.match(await page.textContent('#readiness-report'), /aws-pod-identity-webhook \/ pod-identity-webhook\.amazonaws\.com \(before this policy's injector/);
+  await page.screenshot({ path: new URL('readiness.png', shots).pathname, fullPage: true });
+});
+
 test('the page logged no errors', { skip }, () => {
   assert.deepEqual(problems, []);
 });

@@ -2,8 +2,8 @@
 // is there to show, and what is wrong in the inputs is reported at its place.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { evaluate } from '../tools/policy.mjs';
-import { examples } from '../examples.js';
+import { evaluate, readiness } from '../tools/policy.mjs';
+import { examples, readinessExample } from '../examples.js';
 
 const example = (id) => examples.find((e) => e.id === id);
 const ops = (evaluation) => evaluation.patch?.map((op) => `${op.op} ${op.path}`);
@@ -138,4 +138,20 @@ test('hostile YAML is refused quickly, with the parser\'s reason', { timeout: 10
   assert.match(evaluate({ object: '['.repeat(100000) }).inputErrors[0].message, /recursion limit exceeded/);
   assert.match(evaluate({ settings: `sidecars:\n  ${'['.repeat(100000)}` }).inputErrors[0].message,
     /recursion limit exceeded/);
+});
+
+test('readiness: the example is blocked by its Job, with the strategy that fits the old pool', () => {
+  const { readinessSettings, ...rest } = readinessExample;
+  const answer = readiness({ ...rest, settings: readinessSettings });
+  assert.deepEqual(answer.inputErrors, []);
+  assert.equal(answer.blocked, true);
+  assert.equal(answer.report.strategy, 'nodeVersion');
+  assert.match(answer.text, /^readiness: BLOCKED \(1 blocker\(s\)\)/);
+  assert.deepEqual(answer.report.workloads.map((w) => w.outcome), ['refused']);
+});
+
+test('readiness: an input that cannot be read is named, and settings the policy refuses too', () => {
+  const broken = readiness({ nodes: 'items: [\n', settings: 'jobSidecars: {action: explode}' });
+  assert.deepEqual(broken.inputErrors.map((e) => e.input).sort(), ['nodes', 'settings']);
+  assert.equal(readiness({}).text.split('\n')[0], 'readiness: READY; nativeSupport.strategy universal fits');
 });

@@ -15,4 +15,9 @@ export function evaluate({ operation = 'CREATE', object = '', oldObject = '', se
   return JSON.parse(policy.evaluate(operation, object, oldObject, settings, cluster));
 }
 
+/** The readiness report from pasted texts, as the page's readiness view asks for it. */
+export function readiness(texts) {
+  return JSON.parse(policy.readiness(JSON.stringify(texts)));
+}
+
 export const version = policy.version();
