@@ -34,7 +34,7 @@ setup: setup-wasm
 	  || echo "playwright-core is not installable here: the browser test will be skipped"
 
 $(WASM): setup-wasm $(shell find src -type f) Cargo.toml Cargo.lock
-	cargo build --locked --target wasm32-wasip1 --release
+	cargo build --locked --target wasm32-wasip1 --release --lib
 	@ls -l $(WASM) | awk '{printf "module: %s (%d bytes)\n", $$9, $$5}'
 
 wasm: $(WASM)

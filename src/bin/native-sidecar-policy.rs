@@ -3,104 +3,120 @@
 //! enforce: readiness"). Exit codes: 0 ready, 1 something blocks adoption,
 //! 2 the command line or an input cannot be read.
 
-use std::path::Path;
-use std::process::ExitCode;
-
-use native_sidecar_policy::readiness::{Inputs, report, split_node_metrics};
-use serde_json::Value;
-
-const USAGE: &str = "usage: native-sidecar-policy readiness [--metrics FILE] [--node-metrics FILE|DIR] \
-[--nodes FILE] [--version FILE] [--webhooks FILE] [--workloads FILE] [--settings FILE] \
-[--policy-name NAME] [--output text|json]";
-
-fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match run(&args) {
-        Ok(code) => code,
-        Err(problem) => {
-            eprintln!("native-sidecar-policy: {problem}\n{USAGE}");
-            ExitCode::from(2)
-        }
-    }
+// A native command: built as WebAssembly (a `cargo build --target wasm32-…`
+// of the whole package) it only says so.
+#[cfg(target_family = "wasm")]
+fn main() {
+    eprintln!("native-sidecar-policy: the command runs natively, not as WebAssembly");
+    std::process::exit(2);
 }
 
-fn run(args: &[String]) -> Result<ExitCode, String> {
-    let (command, options) = args.split_first().ok_or("no command")?;
-    if command != "readiness" {
-        return Err(format!("unknown command {command:?}"));
-    }
-    let mut inputs = Inputs {
-        policy_name: "native-sidecar-injector".to_owned(),
-        ..Inputs::default()
-    };
-    let mut json = false;
-    let mut options = options.iter();
-    while let Some(option) = options.next() {
-        let value = options.next().ok_or_else(|| format!("{option} needs a value"))?;
-        match option.as_str() {
-            "--metrics" => inputs.apiserver_metrics = Some(read(value)?),
-            "--node-metrics" => inputs.node_metrics = node_metrics(Path::new(value))?,
-            "--nodes" => inputs.nodes = Some(document(value)?),
-            "--version" => inputs.version = Some(document(value)?),
-            "--webhooks" => inputs.webhooks = Some(document(value)?),
-            "--workloads" => inputs.workloads = Some(document(value)?),
-            "--settings" => inputs.settings = Some(document(value)?),
-            "--policy-name" => inputs.policy_name = value.clone(),
-            "--output" => {
-                json = match value.as_str() {
-                    "json" => true,
-                    "text" => false,
-                    other => return Err(format!("--output {other:?}: text or json")),
-                }
+#[cfg(not(target_family = "wasm"))]
+mod native {
+    use std::path::Path;
+    use std::process::ExitCode;
+
+    use native_sidecar_policy::readiness::{Inputs, report, split_node_metrics};
+    use serde_json::Value;
+
+    const USAGE: &str = "usage: native-sidecar-policy readiness [--metrics FILE] [--node-metrics FILE|DIR] \
+    [--nodes FILE] [--version FILE] [--webhooks FILE] [--workloads FILE] [--settings FILE] \
+    [--policy-name NAME] [--output text|json]";
+
+    pub fn main() -> ExitCode {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        match run(&args) {
+            Ok(code) => code,
+            Err(problem) => {
+                eprintln!("native-sidecar-policy: {problem}\n{USAGE}");
+                ExitCode::from(2)
             }
-            other => return Err(format!("unknown option {other:?}")),
         }
     }
-    if let Some(settings) = &inputs.settings {
-        native_sidecar_policy::settings::Settings::from_value(settings)
-            .map_err(|e| e.to_string())
-            .and_then(|s| s.check())
-            .map_err(|e| format!("--settings: {e}"))?;
+
+    fn run(args: &[String]) -> Result<ExitCode, String> {
+        let (command, options) = args.split_first().ok_or("no command")?;
+        if command != "readiness" {
+            return Err(format!("unknown command {command:?}"));
+        }
+        let mut inputs = Inputs {
+            policy_name: "native-sidecar-injector".to_owned(),
+            ..Inputs::default()
+        };
+        let mut json = false;
+        let mut options = options.iter();
+        while let Some(option) = options.next() {
+            let value = options.next().ok_or_else(|| format!("{option} needs a value"))?;
+            match option.as_str() {
+                "--metrics" => inputs.apiserver_metrics = Some(read(value)?),
+                "--node-metrics" => inputs.node_metrics = node_metrics(Path::new(value))?,
+                "--nodes" => inputs.nodes = Some(document(value)?),
+                "--version" => inputs.version = Some(document(value)?),
+                "--webhooks" => inputs.webhooks = Some(document(value)?),
+                "--workloads" => inputs.workloads = Some(document(value)?),
+                "--settings" => inputs.settings = Some(document(value)?),
+                "--policy-name" => inputs.policy_name = value.clone(),
+                "--output" => {
+                    json = match value.as_str() {
+                        "json" => true,
+                        "text" => false,
+                        other => return Err(format!("--output {other:?}: text or json")),
+                    }
+                }
+                other => return Err(format!("unknown option {other:?}")),
+            }
+        }
+        if let Some(settings) = &inputs.settings {
+            native_sidecar_policy::settings::Settings::from_value(settings)
+                .map_err(|e| e.to_string())
+                .and_then(|s| s.check())
+                .map_err(|e| format!("--settings: {e}"))?;
+        }
+        let report = report(&inputs);
+        if json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+            );
+        } else {
+            print!("{}", report.text());
+        }
+        Ok(if report.blocked() {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        })
     }
-    let report = report(&inputs);
-    if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
-        );
-    } else {
-        print!("{}", report.text());
+
+    fn read(path: &str) -> Result<String, String> {
+        std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))
     }
-    Ok(if report.blocked() {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+
+    /// A YAML or JSON document, as `kubectl … -o yaml|json` prints it.
+    fn document(path: &str) -> Result<Value, String> {
+        serde_yaml::from_str(&read(path)?).map_err(|e| format!("{path}: {e}"))
+    }
+
+    /// A directory of `<node>.txt` metrics files, or one file split at `# node: <name>` lines.
+    fn node_metrics(path: &Path) -> Result<Vec<(String, String)>, String> {
+        if !path.is_dir() {
+            return Ok(split_node_metrics(&read(&path.to_string_lossy())?));
+        }
+        let mut nodes = Vec::new();
+        for entry in std::fs::read_dir(path).map_err(|e| format!("{}: {e}", path.display()))? {
+            let file = entry.map_err(|e| e.to_string())?.path();
+            let name = file
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            nodes.push((name, read(&file.to_string_lossy())?));
+        }
+        nodes.sort();
+        Ok(nodes)
+    }
 }
 
-fn read(path: &str) -> Result<String, String> {
-    std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))
-}
-
-/// A YAML or JSON document, as `kubectl … -o yaml|json` prints it.
-fn document(path: &str) -> Result<Value, String> {
-    serde_yaml::from_str(&read(path)?).map_err(|e| format!("{path}: {e}"))
-}
-
-/// A directory of `<node>.txt` metrics files, or one file split at `# node: <name>` lines.
-fn node_metrics(path: &Path) -> Result<Vec<(String, String)>, String> {
-    if !path.is_dir() {
-        return Ok(split_node_metrics(&read(&path.to_string_lossy())?));
-    }
-    let mut nodes = Vec::new();
-    for entry in std::fs::read_dir(path).map_err(|e| format!("{}: {e}", path.display()))? {
-        let file = entry.map_err(|e| e.to_string())?.path();
-        let name = file
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        nodes.push((name, read(&file.to_string_lossy())?));
-    }
-    nodes.sort();
-    Ok(nodes)
+#[cfg(not(target_family = "wasm"))]
+fn main() -> std::process::ExitCode {
+    native::main()
 }
