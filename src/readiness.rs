@@ -98,6 +98,8 @@ pub struct Workload {
 pub struct Report {
     pub api_server: Component,
     pub nodes: Vec<Component>,
+    /// The kubelets' versions against the API server's, when both are known.
+    pub skew: Option<String>,
     pub webhooks: Vec<Webhook>,
     /// The `nativeSupport` strategy that fits, and why.
     pub strategy: String,
@@ -255,6 +257,7 @@ pub fn report(inputs: &Inputs) -> Report {
     }
 
     let nodes = node_components(inputs, &mut unknown);
+    let skew = version_skew(&api_server, &nodes);
     let (strategy, strategy_why, snippet) = strategy(&api_server, &nodes);
     let settings = inputs.settings.as_ref();
     let configured = settings
@@ -300,6 +303,7 @@ pub fn report(inputs: &Inputs) -> Report {
     Report {
         api_server,
         nodes,
+        skew,
         webhooks,
         strategy,
         strategy_why,
@@ -348,6 +352,27 @@ fn node_components(inputs: &Inputs, unknown: &mut Vec<String>) -> Vec<Component>
             }
         })
         .collect()
+}
+
+/// The kubelets' minor versions against the API server's: Kubernetes supports
+/// kubelets up to three minor versions older than the API server, never newer.
+fn version_skew(api_server: &Component, nodes: &[Component]) -> Option<String> {
+    let (_, api) = api_server.version.as_deref().and_then(kubelet_minor)?;
+    let minors: Vec<u32> = nodes
+        .iter()
+        .filter_map(|n| n.version.as_deref().and_then(kubelet_minor))
+        .map(|(_, minor)| minor)
+        .collect();
+    let (oldest, newest) = (minors.iter().min()?, minors.iter().max()?);
+    let outside = *newest > api || api.saturating_sub(*oldest) > 3;
+    Some(format!(
+        "kubelets 1.{oldest} to 1.{newest} against API server 1.{api}: {}",
+        if outside {
+            "outside the supported skew (kubelets at most three minor versions older, never newer)"
+        } else {
+            "within the supported skew"
+        }
+    ))
 }
 
 /// The strategy that fits what is known, why, and its settings snippet.
@@ -563,6 +588,9 @@ impl Report {
                 component.why
             );
         }
+        if let Some(skew) = &self.skew {
+            let _ = writeln!(out, "  versions: {skew}");
+        }
         let _ = writeln!(
             out,
             "\nStrategy: {} ({})\n{}",
@@ -670,6 +698,25 @@ mod tests {
         let report = report(&inputs);
         assert_eq!(report.strategy, expected, "{}", report.text());
         assert!(report.snippet.contains(&format!("strategy: {expected}")));
+    }
+
+    #[rstest]
+    #[case::within("v1.31.2", &["v1.30.1", "v1.28.3"], "kubelets 1.28 to 1.30 against API server 1.31: within the supported skew")]
+    #[case::too_old("v1.33.4", &["v1.29.0"], "kubelets 1.29 to 1.29 against API server 1.33: outside the supported skew")]
+    #[case::newer_kubelet("v1.29.0", &["v1.30.0"], "outside the supported skew")]
+    fn version_skew_is_reported(#[case] api: &str, #[case] kubelets: &[&str], #[case] expected: &str) {
+        let nodes: Vec<Value> = kubelets
+            .iter()
+            .enumerate()
+            .map(|(i, v)| node(&format!("n{i}"), v))
+            .collect();
+        let report = report(&Inputs {
+            version: Some(json!({"serverVersion": {"gitVersion": api}})),
+            nodes: Some(json!({"items": nodes})),
+            ..Inputs::default()
+        });
+        let skew = report.skew.unwrap_or_default();
+        assert!(skew.contains(expected), "{skew}");
     }
 
     #[test]
