@@ -47,8 +47,7 @@ run: $(WASM)
 # playground's build), the playground in Node and Chromium, then the e2e suite.
 # (Many tests mostly wait on the shim's shells: more threads than cores.)
 # Then what cargo test does not build, so that no refactor leaves it broken:
-# the benchmarks, built in their own profile as `make bench` builds them (a
-# `cargo check` missed a failure only that profile shows), and the fuzz
+# the benchmarks, built in their own profile as `make bench` builds them, and the fuzz
 # targets (checked on stable; running them needs nightly: make fuzz-smoke).
 test: setup $(WASM) $(PLAYGROUND_PKG) lint
 	cargo test --locked -- --test-threads=8

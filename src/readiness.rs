@@ -453,22 +453,23 @@ fn strategy(api_server: &Component, nodes: &[Component]) -> (String, String, Str
 /// this policy's injector (`clusterwide-<policy>`) runs among them.
 fn webhooks(list: &Value, policy: &str) -> Vec<Webhook> {
     let ours = format!("clusterwide-{policy}");
-    let mut configurations: Vec<&Value> = items(list);
-    configurations.sort_by_key(|c| text(c, "/metadata/name").to_owned());
+    let mut configurations: Vec<&Value> = items(list)
+        .into_iter()
+        .filter(|c| text(c, "/metadata/name") != ours)
+        .collect();
+    configurations.sort_by_key(|c| text(c, "/metadata/name"));
     configurations
         .into_iter()
         .flat_map(|configuration| {
-            let name = text(configuration, "/metadata/name").to_owned();
-            let before = name.as_str() < ours.as_str();
-            let ours_too = name == ours;
+            let name = text(configuration, "/metadata/name");
+            let before = name < ours.as_str();
             configuration
                 .get("webhooks")
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
-                .filter(move |_| !ours_too)
                 .map(move |webhook| Webhook {
-                    configuration: name.clone(),
+                    configuration: name.to_owned(),
                     webhook: text(webhook, "/name").to_owned(),
                     mutates_pods: mutates_pods(webhook),
                     reinvocation: Some(text(webhook, "/reinvocationPolicy"))

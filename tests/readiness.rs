@@ -48,6 +48,16 @@ fn mixed_cluster(settings: &str) -> Vec<String> {
     .collect()
 }
 
+/// `(first, second)` of every entry of the report's list `list`.
+fn pairs(report: &Value, list: &str, first: &str, second: &str) -> Vec<(Value, Value)> {
+    report[list]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|entry| (entry[first].clone(), entry[second].clone()))
+        .collect()
+}
+
 #[test]
 fn a_mixed_cluster_is_blocked_and_told_why() {
     let options = mixed_cluster("settings/injector.json");
@@ -76,28 +86,16 @@ fn a_mixed_cluster_is_blocked_and_told_why() {
     assert_eq!(report["strategy"], "nodeVersion");
     assert_eq!(report["apiServer"]["native"], true);
     assert_eq!(report["apiServer"]["gate"], json!({"enabled": true, "stage": ""}));
-    let nodes: Vec<(Value, Value)> = report["nodes"]
-        .as_array()
-        .expect("nodes")
-        .iter()
-        .map(|n| (n["name"].clone(), n["native"].clone()))
-        .collect();
     assert_eq!(
-        nodes,
+        pairs(&report, "nodes", "name", "native"),
         [
             (json!("pool-a-1"), json!(true)),
             (json!("pool-a-2"), json!(true)),
             (json!("pool-b-1"), json!(false))
         ]
     );
-    let webhooks: Vec<(Value, Value)> = report["webhooks"]
-        .as_array()
-        .expect("webhooks")
-        .iter()
-        .map(|w| (w["configuration"].clone(), w["beforePolicy"].clone()))
-        .collect();
     assert_eq!(
-        webhooks,
+        pairs(&report, "webhooks", "configuration", "beforePolicy"),
         [
             (json!("aws-pod-identity-webhook"), json!(true)),
             (json!("istio-sidecar-injector"), json!(false))
