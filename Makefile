@@ -11,7 +11,7 @@ PLAYGROUND_PKG := playground/pkg/native_sidecar_policy.js
 PLAYGROUND_PORT ?= 8080
 
 .PHONY: setup setup-wasm wasm run test e2e-tests lint fmt bump-version fuzz-smoke bench clean \
-	playground playground-build playground-test
+	playground playground-build playground-test gatekeeper
 
 # What `make run` needs: the module's target, nothing else.
 setup-wasm:
@@ -92,6 +92,12 @@ annotated-policy.wasm: policy.wasm metadata.yml README.md
 
 artifacthub-pkg.yml: metadata.yml questions-ui.yml
 	kwctl scaffold artifacthub --metadata-path metadata.yml --questions-path questions-ui.yml > artifacthub-pkg.yml
+
+# Gatekeeper's objects for the shipped validator's settings (README,
+# "Gatekeeper"); tests/gatekeeper.rs checks that gatekeeper/ is current.
+gatekeeper:
+	rm -rf gatekeeper
+	cargo run --locked --quiet --bin native-sidecar-policy -- gatekeeper --settings policies/validator.yaml --out gatekeeper
 
 # make bump-version VERSION=X.Y.Z
 bump-version:

@@ -18,13 +18,13 @@ use crate::template::MARKER_ENV;
 pub struct Known {
     pub sidecar: &'static str,
     /// Container names that are this sidecar.
-    names: &'static [&'static str],
+    pub names: &'static [&'static str],
     /// Image repositories (`repo` or a trailing `…/repo` path) that are this sidecar…
-    images: &'static [&'static str],
+    pub images: &'static [&'static str],
     /// …when the command line holds every one of these words.
-    image_args: &'static [&'static str],
+    pub image_args: &'static [&'static str],
     /// Containers of the same project that run once and exit: never sidecars.
-    twins: &'static [&'static str],
+    pub twins: &'static [&'static str],
     /// A project-specific way to the fix.
     pub hint: Option<&'static str>,
 }

@@ -537,7 +537,12 @@ fn find<'v>(volumes: &[(&str, &'v Value)], name: &str) -> Option<&'v Value> {
 }
 
 /// The status annotation: what earlier passes recorded (when readable) plus this pass.
-fn status(previous: Option<&str>, injected: &[&Template], mode: Mode, why: Option<&str>) -> String {
+pub(crate) fn status(
+    previous: Option<&str>,
+    injected: &[&Template],
+    mode: Mode,
+    why: Option<&str>,
+) -> String {
     let mut entries: Vec<Value> = previous
         .and_then(|text| serde_json::from_str::<Value>(text).ok())
         .and_then(|mut v| v.get_mut("injected").map(Value::take))

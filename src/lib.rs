@@ -23,6 +23,9 @@ pub mod cluster;
 pub mod compat;
 pub mod decide;
 pub mod endless;
+// Gatekeeper's objects from the same settings: for the command line.
+#[cfg(not(target_family = "wasm"))]
+pub mod gatekeeper;
 pub mod image;
 pub mod inject;
 pub mod jobs;

@@ -19,7 +19,7 @@ use crate::request::{Container, Operation, Request, Workload};
 use crate::settings::{Compiled, StrippedAction};
 use crate::template::{MARKER_ENV, STATUS_KEY};
 
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+pub(crate) const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// Controllers whose pod template a Pod is stamped from.
 const OWNER_KINDS: [&str; 4] = ["ReplicaSet", "Job", "StatefulSet", "DaemonSet"];

@@ -1,7 +1,11 @@
-//! The policy's native command: `native-sidecar-policy readiness …`, the
-//! readiness report from what `kubectl` prints (see the README, "Before you
-//! enforce: readiness"). Exit codes: 0 ready, 1 something blocks adoption,
-//! 2 the command line or an input cannot be read.
+//! The policy's native command:
+//! - `native-sidecar-policy readiness …`: the readiness report from what
+//!   `kubectl` prints (README, "Before you enforce: readiness"). Exit codes:
+//!   0 ready, 1 something blocks adoption, 2 the command line or an input
+//!   cannot be read.
+//! - `native-sidecar-policy gatekeeper --settings FILE --out DIR`: Gatekeeper's
+//!   objects from the same settings (README, "Gatekeeper"). Exit codes: 0
+//!   written, 1 a setting Gatekeeper cannot express, 2 unreadable input.
 
 // A native command: built as WebAssembly (a `cargo build --target wasm32-…`
 // of the whole package) it only says so.
@@ -21,7 +25,8 @@ mod native {
 
     const USAGE: &str = "usage: native-sidecar-policy readiness [--metrics FILE] [--node-metrics FILE|DIR] \
     [--nodes FILE] [--version FILE] [--webhooks FILE] [--workloads FILE] [--settings FILE] \
-    [--policy-name NAME] [--output text|json]";
+    [--policy-name NAME] [--output text|json]
+       native-sidecar-policy gatekeeper --settings FILE --out DIR";
 
     pub fn main() -> ExitCode {
         let args: Vec<String> = std::env::args().skip(1).collect();
@@ -36,9 +41,65 @@ mod native {
 
     fn run(args: &[String]) -> Result<ExitCode, String> {
         let (command, options) = args.split_first().ok_or("no command")?;
-        if command != "readiness" {
-            return Err(format!("unknown command {command:?}"));
+        match command.as_str() {
+            "readiness" => readiness(options),
+            "gatekeeper" => gatekeeper(options),
+            _ => Err(format!("unknown command {command:?}")),
         }
+    }
+
+    /// Writes Gatekeeper's objects, one YAML file each, and prints what they
+    /// do differently; refuses, listing every setting, what Gatekeeper cannot express.
+    fn gatekeeper(options: &[String]) -> Result<ExitCode, String> {
+        let (mut settings, mut out) = (None, None);
+        let mut options = options.iter();
+        while let Some(option) = options.next() {
+            let value = options.next().ok_or_else(|| format!("{option} needs a value"))?;
+            match option.as_str() {
+                "--settings" => settings = Some(policy_settings(document(value)?)),
+                "--out" => out = Some(Path::new(value).to_path_buf()),
+                other => return Err(format!("unknown option {other:?}")),
+            }
+        }
+        let settings = settings.ok_or("--settings is required")?;
+        let out = out.ok_or("--out is required")?;
+        let generated = match native_sidecar_policy::gatekeeper::generate(&settings) {
+            Ok(generated) => generated,
+            Err(refused) => {
+                eprintln!("native-sidecar-policy: Gatekeeper cannot express these settings:");
+                for line in refused {
+                    eprintln!("  {line}");
+                }
+                return Ok(ExitCode::from(1));
+            }
+        };
+        for (path, document) in &generated.files {
+            let file = out.join(path);
+            if let Some(dir) = file.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            }
+            let text = serde_yaml::to_string(document).map_err(|e| e.to_string())?;
+            std::fs::write(&file, text).map_err(|e| format!("{}: {e}", file.display()))?;
+            println!("wrote {}", file.display());
+        }
+        for difference in &generated.differences {
+            println!("difference: {difference}");
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+
+    /// The settings of a policy manifest (`ClusterAdmissionPolicy`,
+    /// `AdmissionPolicy`), or the document itself when it is settings.
+    fn policy_settings(document: Value) -> Value {
+        match document.get("kind").and_then(Value::as_str) {
+            Some("ClusterAdmissionPolicy" | "AdmissionPolicy") => {
+                document.pointer("/spec/settings").cloned().unwrap_or(Value::Null)
+            }
+            _ => document,
+        }
+    }
+
+    fn readiness(options: &[String]) -> Result<ExitCode, String> {
         let mut inputs = Inputs {
             policy_name: "native-sidecar-injector".to_owned(),
             ..Inputs::default()
