@@ -771,3 +771,74 @@ fn the_command_writes_the_files_or_names_what_gatekeeper_cannot_express() {
     assert!(said.contains("sidecars[0].position: first"), "{said}");
     assert!(!out.exists(), "nothing written when refused");
 }
+
+/// What Gatekeeper checks when a template is created: a `violation` rule;
+/// imports of `data.lib.*` and `future.*` only (frameworks' regorewriter
+/// refuses `import rego.v1`); a structural parameter schema (every node typed,
+/// `type: object` at the root); CEL in `K8sNativeValidation` with variables
+/// and validations. And the Rego parses in a v1 engine too.
+#[rstest]
+#[case::shipped("validator")]
+#[case::configured("validator-configured")]
+fn the_templates_pass_gatekeepers_own_checks(#[case] settings_name: &str) {
+    let generated = generated(&settings(settings_name));
+    for (template, constraint) in rules(&generated) {
+        let kind = template["spec"]["crd"]["spec"]["names"]["kind"]
+            .as_str()
+            .expect("kind");
+        assert_eq!(template["metadata"]["name"], kind.to_lowercase());
+        assert_eq!(constraint["kind"], kind);
+        let rego = code(template, "Rego")["rego"].as_str().expect("rego");
+        for import in rego.lines().filter_map(|l| l.strip_prefix("import ")) {
+            assert!(
+                import.starts_with("future.keywords.") || import.starts_with("data.lib."),
+                "{kind}: import {import}"
+            );
+        }
+        assert!(
+            rego.lines()
+                .any(|l| l.starts_with("violation contains {\"msg\": msg} if {")),
+            "{kind}"
+        );
+        let mut v1 = regorus::Engine::new();
+        v1.add_policy("v1.rego".to_owned(), rego.to_owned())
+            .unwrap_or_else(|e| panic!("{kind} in Rego v1: {e}"));
+        let schema = &template["spec"]["crd"]["spec"]["validation"]["openAPIV3Schema"];
+        assert_eq!(schema["type"], "object");
+        assert_structural(schema, kind);
+        let cel = code(template, "K8sNativeValidation");
+        assert!(
+            cel["variables"].as_array().is_some_and(|v| !v.is_empty()),
+            "{kind}"
+        );
+        assert!(
+            cel["validations"].as_array().is_some_and(|v| !v.is_empty()),
+            "{kind}"
+        );
+        // The constraint's parameters fit the schema's fields.
+        for field in constraint["spec"]["parameters"]
+            .as_object()
+            .expect("parameters")
+            .keys()
+        {
+            assert!(
+                schema["properties"].get(field).is_some(),
+                "{kind}: parameter {field} not in the schema"
+            );
+        }
+    }
+}
+
+fn assert_structural(schema: &Value, at: &str) {
+    let kind = schema["type"].as_str().unwrap_or_else(|| panic!("{at}: no type"));
+    match kind {
+        "object" => {
+            for (name, property) in schema["properties"].as_object().into_iter().flatten() {
+                assert_structural(property, &format!("{at}.{name}"));
+            }
+        }
+        "array" => assert_structural(&schema["items"], &format!("{at}[]")),
+        "string" | "boolean" | "integer" | "number" => {}
+        other => panic!("{at}: type {other}"),
+    }
+}
