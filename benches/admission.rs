@@ -5,7 +5,10 @@
 //!   cheapest path on the same bytes (the request as a DELETE, which it ignores);
 //! - cold start: compile + link + instantiate the module; `validate_settings` on
 //!   the largest shipped settings;
-//! - peak linear memory of the large pod, found by capping the instance's memory.
+//! - peak linear memory of the large pod, found by capping the instance's memory;
+//! - where the time of the typical pod's injection goes, natively: parsing the
+//!   payload, reading and compiling the settings, deciding, and the rest
+//!   (applying the plan and serialising the response).
 //!
 //! `make bench` runs it and prints one table. Numbers are reported, never asserted.
 
@@ -21,6 +24,9 @@ use criterion::Criterion;
 use harness::{Policy, compiled, fixture, linked};
 use native_sidecar_policy::adapter::evaluate;
 use native_sidecar_policy::cluster::Cluster;
+use native_sidecar_policy::decide::decide;
+use native_sidecar_policy::request::Request;
+use native_sidecar_policy::settings::Settings;
 use serde_json::{Value, json};
 
 struct NoCluster;
@@ -176,6 +182,28 @@ fn main() {
         wasm.finish();
     }
 
+    let (_, settings, request) = cases()
+        .into_iter()
+        .find(|(n, _, _)| *n == "typical-pod")
+        .expect("typical pod");
+    let bytes = payload(&settings, &request);
+    let parsed: Value = serde_json::from_slice(&bytes).expect("JSON");
+    let injector = Settings::from_value(&parsed["settings"])
+        .and_then(Settings::compile)
+        .expect("valid settings");
+    let view = Request::from_admission_request(&parsed["request"]).expect("well formed");
+    let mut phases = criterion.benchmark_group("phases");
+    phases.bench_function("parse", |b| {
+        b.iter(|| serde_json::from_slice::<Value>(black_box(&bytes)))
+    });
+    phases.bench_function("settings", |b| {
+        b.iter(|| Settings::from_value(black_box(&parsed["settings"])).and_then(Settings::compile))
+    });
+    phases.bench_function("decide", |b| {
+        b.iter(|| decide(black_box(&injector), black_box(&view), &NoCluster))
+    });
+    phases.finish();
+
     let largest_settings = [
         "settings/injector.json",
         "settings/universal.json",
@@ -235,6 +263,17 @@ fn main() {
             human(wf),
             ratio(wp, wf)
         );
+    }
+    let whole = mean_ns("native", "typical-pod-policy");
+    let parts = ["parse", "settings", "decide"].map(|phase| (phase, mean_ns("phases", phase)));
+    let rest = whole.map(|w| w - parts.iter().filter_map(|(_, t)| *t).sum::<f64>());
+    println!("\ntypical pod, natively ({}):", human(whole));
+    for (phase, time) in parts
+        .into_iter()
+        .chain([("apply the plan, serialise the response", rest)])
+    {
+        let share = time.zip(whole).map(|(t, w)| format!("{:.0}%", 100.0 * t / w));
+        println!("  {phase:40} {:>9} {:>5}", human(time), share.unwrap_or_default());
     }
     println!();
     println!("module size: {} bytes", module_bytes.len());
