@@ -196,8 +196,7 @@ impl SidecarMatcher {
         if let Some(prefix) = self.image_prefixes.iter().find(|p| under(repo, p)) {
             return Some(Why::ConfiguredImage(prefix));
         }
-        let declared = workload.annotation(SIDECARS_ANNOTATION).unwrap_or_default();
-        if declared.split(',').any(|n| n.trim() == container.name) {
+        if workload.annotation_lists(SIDECARS_ANNOTATION, container.name) {
             return Some(Why::DeclaredByAnnotation);
         }
         if container
@@ -225,13 +224,13 @@ impl Known {
 }
 
 /// `repo` is `path` or ends with `/path`.
-fn ends_with_path(repo: &str, path: &str) -> bool {
+pub(crate) fn ends_with_path(repo: &str, path: &str) -> bool {
     repo.strip_suffix(path)
         .is_some_and(|rest| rest.is_empty() || rest.ends_with('/'))
 }
 
 /// `repo` is `prefix` or lies under it (`prefix/…`).
-fn under(repo: &str, prefix: &str) -> bool {
+pub(crate) fn under(repo: &str, prefix: &str) -> bool {
     repo.strip_prefix(prefix)
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('/') || prefix.ends_with('/'))
 }

@@ -27,12 +27,11 @@ pub fn plan_job_sidecars(
     let spec = &workload.spec;
     let mut legacy: Vec<(&Container, Why)> = Vec::new();
     let mut endless: Vec<(&Container, Why)> = Vec::new();
-    let one_shot = workload.annotation(ONE_SHOT_KEY).unwrap_or_default();
     for container in &spec.containers {
         if let Some(why) = compiled.sidecar_matcher.identify(container, workload) {
             legacy.push((container, why));
         } else if compiled.endless_commands != EndlessAction::Ignore
-            && !one_shot.split(',').any(|name| name.trim() == container.name)
+            && !workload.annotation_lists(ONE_SHOT_KEY, container.name)
             && let Some(reason) = never_ends(container)
         {
             endless.push((container, Why::Endless(reason)));

@@ -325,10 +325,7 @@ fn predict(
         mesh.name(),
         mesh.proxy(),
         mesh.switch_key(),
-        workload
-            .metadata_pointer
-            .trim_start_matches('/')
-            .replace('/', "."),
+        workload.metadata_path(),
         mesh.global_switch()
     );
     match action {

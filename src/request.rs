@@ -184,11 +184,11 @@ impl<'a> Workload<'a> {
             return Err(Malformed::at(&Path::Key(&REQUEST, "object"), "an object"));
         }
         // `/spec/template` -> object.spec.template
-        let dotted = template.trim_start_matches('/').replace('/', ".");
-        let template_path = if dotted.is_empty() {
+        let template_dotted = dotted(template);
+        let template_path = if template_dotted.is_empty() {
             object_path
         } else {
-            Path::Key(&object_path, &dotted)
+            Path::Key(&object_path, &template_dotted)
         };
         let metadata_pointer = format!("{template}/metadata");
         let metadata_path = Path::Key(&template_path, "metadata");
@@ -213,9 +213,20 @@ impl<'a> Workload<'a> {
         self.annotations?.get(key)?.as_str()
     }
 
+    /// Whether the annotation `key`, a comma-separated list (`"a, b"`), names `name`.
+    pub fn annotation_lists(&self, key: &str, name: &str) -> bool {
+        self.annotation(key)
+            .is_some_and(|list| list.split(',').any(|listed| listed.trim() == name))
+    }
+
     /// The pod spec's path for people: `spec.template.spec`.
     pub fn spec_path(&self) -> String {
-        self.spec_pointer.trim_start_matches('/').replace('/', ".")
+        dotted(&self.spec_pointer)
+    }
+
+    /// The pod (template) metadata's path for people: `spec.template.metadata`.
+    pub fn metadata_path(&self) -> String {
+        dotted(&self.metadata_pointer)
     }
 
     pub fn label(&self, key: &str) -> Option<&'a str> {
@@ -426,6 +437,11 @@ impl<'a> Container<'a> {
 }
 
 const REQUIRED_TERMS: &str = "/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms";
+
+/// A JSON pointer as people write the path: `/spec/template` -> `spec.template`.
+fn dotted(pointer: &str) -> String {
+    pointer.trim_start_matches('/').replace('/', ".")
+}
 
 /// A string field already checked by `read` ("" if absent).
 fn string<'a>(value: &'a Value, key: &str) -> &'a str {
