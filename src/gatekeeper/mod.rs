@@ -98,6 +98,7 @@ const TAG_AND_DIGEST: &str = "(?::[^/@]*)?(?:@.*)?$";
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::{ends_with_path, under};
     use crate::image::repository;
     use regex::Regex;
     use rstest::rstest;
@@ -125,8 +126,7 @@ mod tests {
     fn a_path_pattern_matches_what_the_catalog_matches(#[case] path: &str) {
         let pattern = Regex::new(&ends_with_path_pattern(path)).expect("compiles");
         for image in IMAGES {
-            let repo = repository(image);
-            let expected = repo == path || repo.ends_with(&format!("/{path}"));
+            let expected = ends_with_path(repository(image), path);
             assert_eq!(pattern.is_match(image), expected, "{path} against {image}");
         }
     }
@@ -139,10 +139,7 @@ mod tests {
     fn a_prefix_pattern_matches_what_jobsidecars_images_matches(#[case] prefix: &str) {
         let pattern = Regex::new(&under_prefix_pattern(prefix)).expect("compiles");
         for image in IMAGES {
-            let repo = repository(image);
-            let expected = repo
-                .strip_prefix(prefix)
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/') || prefix.ends_with('/'));
+            let expected = under(repository(image), prefix);
             assert_eq!(pattern.is_match(image), expected, "{prefix} against {image}");
         }
     }

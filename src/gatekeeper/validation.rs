@@ -47,7 +47,7 @@ pub(super) fn generate(
     if let Some(action) = job_sidecars_action(settings, out, refused) {
         let parameters = job_sidecars_parameters(settings, compiled);
         let (allowed, disallowed) = job_sidecars_examples();
-        emit(
+        if let Err(defect) = emit(
             &JOB_SIDECARS,
             job_sidecars_schema(),
             parameters,
@@ -55,7 +55,9 @@ pub(super) fn generate(
             allowed,
             disallowed,
             out,
-        );
+        ) {
+            refused.push(defect);
+        }
     }
     let stripped = &settings.stripped_restart_policy;
     let action = match stripped.action {
@@ -84,7 +86,7 @@ pub(super) fn generate(
             .to_owned(),
     );
     let (allowed, disallowed) = stripped_examples();
-    emit(
+    if let Err(defect) = emit(
         &STRIPPED,
         json!({"type": "object"}),
         json!({}),
@@ -92,7 +94,9 @@ pub(super) fn generate(
         allowed,
         disallowed,
         out,
-    );
+    ) {
+        refused.push(defect);
+    }
 }
 
 /// The Constraint's `enforcementAction`, or `None` when there is nothing to generate.
@@ -262,11 +266,17 @@ fn emit(
     allowed: Value,
     disallowed: Value,
     out: &mut Generated,
-) {
+) -> Result<(), String> {
     let constraint_name = format!("native-sidecar-{}", rule.directory);
     let dir = rule.directory;
     let samples = format!("samples/{constraint_name}");
-    let cel: Value = serde_yaml::from_str(&source(rule.cel)).unwrap_or(Value::Null);
+    // Fixed text: a failure is a defect of the generator's own, said, never emitted half.
+    let cel: Value = serde_yaml::from_str(&source(rule.cel)).map_err(|e| {
+        format!(
+            "native-sidecar-policy could not read its own CEL for {}: {e}",
+            rule.kind
+        )
+    })?;
     let template = json!({
         "apiVersion": "templates.gatekeeper.sh/v1",
         "kind": "ConstraintTemplate",
@@ -327,4 +337,5 @@ fn emit(
         (format!("{dir}/{samples}/example_disallowed.yaml"), disallowed),
         (format!("{dir}/suite.yaml"), suite),
     ]);
+    Ok(())
 }
