@@ -51,12 +51,14 @@ evaluate() {
 allowed() { echo "$response" | jq -r .allowed; }
 message() { echo "$response" | jq -r '.status.message // ""'; }
 warnings() { echo "$response" | jq -r '(.warnings // []) | join("\n")'; }
+# The response's JSON Patch, decoded.
+decoded_patch() { echo "$response" | jq -r '.patch | @base64d'; }
 
 @test "injects native sidecars and keeps fields the bindings do not know" {
   evaluate injector.json pod-create-unknown-fields.json
   [ "$(echo "$response" | jq -r .allowed)" = true ]
   jq '.object' "$FIXTURES/requests/pod-create-unknown-fields.json" > "$OUT/original.json"
-  echo "$response" | jq -r '.patch | @base64d' > "$OUT/patch.json"
+  decoded_patch > "$OUT/patch.json"
   patched="$("$EXAMPLES/json_tools" apply-patch "$OUT/original.json" "$OUT/patch.json")"
   echo "$patched" | jq -e '.spec.hostnameOverride == "checkout-1.internal" and .spec.zFutureField.nested[2].deep
     and .metadata.zMetadataFuture == "kept" and .spec.containers[0].restartPolicyRules[0].action == "Restart"
@@ -68,7 +70,7 @@ warnings() { echo "$response" | jq -r '(.warnings // []) | join("\n")'; }
 @test "a pod without init containers gets add operations only" {
   evaluate injector.json pod-create-plain.json
   [ "$(echo "$response" | jq -r .allowed)" = true ]
-  echo "$response" | jq -r '.patch | @base64d' | jq -e 'all(.op == "add")'
+  decoded_patch | jq -e 'all(.op == "add")'
 }
 
 @test "a validate-only deployment returns no patch" {
@@ -111,7 +113,7 @@ warnings() { echo "$response" | jq -r '(.warnings // []) | join("\n")'; }
   evaluate converter.json cronjob-cloud-sql-proxy.json
   [ "$(allowed)" = true ]
   jq '.object' "$FIXTURES/requests/cronjob-cloud-sql-proxy.json" > "$OUT/original.json"
-  echo "$response" | jq -r '.patch | @base64d' > "$OUT/patch.json"
+  decoded_patch > "$OUT/patch.json"
   patched="$("$EXAMPLES/json_tools" apply-patch "$OUT/original.json" "$OUT/patch.json")"
   original="$(cat "$OUT/original.json")"
   t='.spec.jobTemplate.spec.template.spec'
@@ -126,7 +128,7 @@ warnings() { echo "$response" | jq -r '(.warnings // []) | join("\n")'; }
 patched_request() {
   local request="$1" into="$2"
   jq '.object' "$FIXTURES/requests/$request" > "$OUT/original.json"
-  echo "$response" | jq -r '.patch | @base64d' > "$OUT/patch.json"
+  decoded_patch > "$OUT/patch.json"
   "$EXAMPLES/json_tools" apply-patch "$OUT/original.json" "$OUT/patch.json" > "$OUT/patched.json"
   jq --slurpfile patched "$OUT/patched.json" '.object = $patched[0]' "$FIXTURES/requests/$request" > "$OUT/$into"
 }
@@ -183,7 +185,7 @@ patched_request() {
   evaluate converter-meshes.json pod-job-report.json --allow-context-aware \
     --replay-host-capabilities-interactions "$BATS_TEST_DIRNAME/sessions/namespace-istio.yml"
   [ "$(allowed)" = true ]
-  echo "$response" | jq -r '.patch | @base64d' | jq -e \
+  decoded_patch | jq -e \
     '. == [{"op": "add", "path": "/metadata/annotations", "value": {"sidecar.istio.io/nativeSidecar": "true"}}]'
   [[ "$(warnings)" == *'so that Istio injects its proxy "istio-proxy" as a native sidecar'* ]]
 }
@@ -230,7 +232,7 @@ patched_request() {
 
 # The mode the policy recorded in the pod's status annotation, and why.
 recorded_status() {
-  echo "$response" | jq -r '.patch | @base64d | fromjson | map(select(.path == "/metadata/annotations"))[0].value
+  decoded_patch | jq -r 'map(select(.path == "/metadata/annotations"))[0].value
     ["native-sidecar.kubewarden.io/status"] | fromjson | .injected[0] | "\(.mode): \(.reason)"'
 }
 
@@ -238,7 +240,7 @@ recorded_status() {
   evaluate node-version.json pod-create-plain.json --allow-context-aware \
     --replay-host-capabilities-interactions "$BATS_TEST_DIRNAME/sessions/nodes-mixed.yml"
   [ "$(allowed)" = true ]
-  echo "$response" | jq -r '.patch | @base64d' | jq -e \
+  decoded_patch | jq -e \
     'map(select(.path == "/spec/containers/2")) | .[0].value.name == "metrics-agent"'
   # Decided from the replayed Node list, not from a failed lookup.
   [ -z "$(warnings)" ]
@@ -257,7 +259,7 @@ recorded_status() {
 @test "the shipped injector injects into an opted-in pod" {
   evaluate "$OUT/injector.settings.json" pod-create-plain.json
   [ "$(allowed)" = true ]
-  echo "$response" | jq -r '.patch | @base64d' | jq -e 'map(select(.path == "/spec/initContainers")) | .[0].value[0].name == "log-shipper"'
+  decoded_patch | jq -e 'map(select(.path == "/spec/initContainers")) | .[0].value[0].name == "log-shipper"'
 }
 
 @test "the shipped validator rejects a Job with a legacy sidecar" {
@@ -275,7 +277,7 @@ recorded_status() {
   evaluate "$OUT/injector-node-version.settings.json" pod-create-plain.json --allow-context-aware \
     --replay-host-capabilities-interactions "$BATS_TEST_DIRNAME/sessions/nodes-mixed.yml"
   [ "$(allowed)" = true ]
-  echo "$response" | jq -r '.patch | @base64d' | jq -e \
+  decoded_patch | jq -e \
     'map(select(.path == "/spec/containers/2")) | .[0].value.name == "log-shipper-legacy"'
   [ -z "$(warnings)" ]
   [ "$(recorded_status)" = "universal: pool-b-1 runs kubelet v1.27.16-eks-a737599" ]
