@@ -78,8 +78,7 @@ impl Verdict {
 pub fn check_settings(payload: &[u8]) -> Result<(), String> {
     serde_json::from_slice::<Value>(payload)
         .map_err(|e| format!("invalid settings: not JSON: {e}"))
-        .and_then(|value| Settings::from_value(&value).map_err(|e| e.to_string()))
-        .and_then(|settings| settings.check())
+        .and_then(|value| Settings::checked(&value).map(drop))
 }
 
 /// The whole evaluation of one `{"settings": …, "request": …}` payload.

@@ -21,6 +21,9 @@ use crate::settings::kubelet_minor;
 /// The name of the gate in `kubernetes_feature_enabled{name=…}`.
 const GATE: &str = "SidecarContainers";
 
+/// The name of the shipped injector's `ClusterAdmissionPolicy`, when none is given.
+pub const DEFAULT_POLICY_NAME: &str = "native-sidecar-injector";
+
 /// What the operator pasted or pointed at; every part optional.
 #[derive(Debug, Default)]
 pub struct Inputs {

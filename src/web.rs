@@ -103,14 +103,10 @@ pub fn readiness(texts: &str) -> String {
         node_metrics: crate::readiness::split_node_metrics(text("nodeMetrics")),
         policy_name: Some(text("policyName"))
             .filter(|n| !n.is_empty())
-            .unwrap_or("native-sidecar-injector")
+            .unwrap_or(crate::readiness::DEFAULT_POLICY_NAME)
             .to_owned(),
     };
-    if let Some(Err(refusal)) = inputs.settings.as_ref().map(|settings| {
-        crate::settings::Settings::from_value(settings)
-            .map_err(|e| e.to_string())
-            .and_then(|s| s.check())
-    }) {
+    if let Some(Err(refusal)) = inputs.settings.as_ref().map(crate::settings::Settings::checked) {
         input_errors.push(whole("settings", refusal));
     }
     if !input_errors.is_empty() {

@@ -20,7 +20,8 @@ mod native {
     use std::path::Path;
     use std::process::ExitCode;
 
-    use native_sidecar_policy::readiness::{Inputs, report, split_node_metrics};
+    use native_sidecar_policy::readiness::{DEFAULT_POLICY_NAME, Inputs, report, split_node_metrics};
+    use native_sidecar_policy::settings::Settings;
     use serde_json::Value;
 
     const USAGE: &str = "usage: native-sidecar-policy readiness [--metrics FILE] [--node-metrics FILE|DIR] \
@@ -101,7 +102,7 @@ mod native {
 
     fn readiness(options: &[String]) -> Result<ExitCode, String> {
         let mut inputs = Inputs {
-            policy_name: "native-sidecar-injector".to_owned(),
+            policy_name: DEFAULT_POLICY_NAME.to_owned(),
             ..Inputs::default()
         };
         let mut json = false;
@@ -128,10 +129,7 @@ mod native {
             }
         }
         if let Some(settings) = &inputs.settings {
-            native_sidecar_policy::settings::Settings::from_value(settings)
-                .map_err(|e| e.to_string())
-                .and_then(|s| s.check())
-                .map_err(|e| format!("--settings: {e}"))?;
+            Settings::checked(settings).map_err(|e| format!("--settings: {e}"))?;
         }
         let report = report(&inputs);
         if json {

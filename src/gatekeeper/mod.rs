@@ -39,8 +39,7 @@ const EXCLUDED_NAMESPACES: [&str; 2] = ["kube-system", "gatekeeper-system"];
 /// every setting Gatekeeper cannot express, each as `field: why`; settings
 /// the policy itself refuses fail with the policy's own message.
 pub fn generate(settings: &Value) -> Result<Generated, Vec<String>> {
-    let settings = Settings::from_value(settings).map_err(|e| vec![e.to_string()])?;
-    settings.check().map_err(|e| vec![e])?;
+    let settings = Settings::checked(settings).map_err(|e| vec![e])?;
     let compiled = settings.clone().compile().map_err(|e| vec![e.to_string()])?;
     let mut generated = Generated::default();
     let mut refused = Vec::new();

@@ -264,6 +264,15 @@ impl Settings {
         }
     }
 
+    /// Settings as `validate_settings` takes them: read, then checked; `Err`
+    /// is the message that names the field at fault. What every front end
+    /// that is handed settings (the module, the playground, the command) runs.
+    pub fn checked(value: &Value) -> Result<Settings, String> {
+        let settings = Settings::from_value(value).map_err(|e| e.to_string())?;
+        settings.check()?;
+        Ok(settings)
+    }
+
     /// What `validate_settings` checks when the policy loads: the types of
     /// every Kubernetes object in the templates, then all that `compile` checks.
     pub fn check(&self) -> Result<(), String> {
