@@ -86,7 +86,7 @@ fn loops_forever(words: &[&str]) -> bool {
     });
     let can_leave = words
         .iter()
-        .any(|w| matches!(*w, "exit" | "break" | "return") || w.starts_with("exit"));
+        .any(|w| matches!(*w, "break" | "return") || w.starts_with("exit"));
     endless_head && !can_leave
 }
 
