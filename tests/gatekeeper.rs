@@ -10,7 +10,7 @@ mod harness;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use harness::{Policy, fixture};
+use harness::{Policy, fixture, fixtures};
 use native_sidecar_policy::gatekeeper::{Generated, generate};
 use rstest::rstest;
 use serde_json::{Map, Value, json};
@@ -173,7 +173,7 @@ fn cel(source: &Value, parameters: &Value, request: &Value) -> Vec<String> {
 /// Every request fixture, and each as an UPDATE that changes nothing (a
 /// label, say), which no rule refuses.
 fn requests_and_unchanged_updates() -> Vec<(String, Value)> {
-    let mut requests = request_fixtures();
+    let mut requests = fixtures("requests");
     let updates: Vec<(String, Value)> = requests
         .iter()
         .filter(|(_, r)| r["operation"] == "CREATE")
@@ -186,23 +186,6 @@ fn requests_and_unchanged_updates() -> Vec<(String, Value)> {
         .collect();
     requests.extend(updates);
     requests
-}
-
-fn request_fixtures() -> Vec<(String, Value)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/requests");
-    let mut names: Vec<String> = std::fs::read_dir(&dir)
-        .expect("fixtures")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .filter_map(|name| name.strip_suffix(".json").map(str::to_owned))
-        .collect();
-    names.sort();
-    names
-        .into_iter()
-        .map(|name| {
-            let request = fixture(&format!("requests/{name}.json"));
-            (name, request)
-        })
-        .collect()
 }
 
 /// The module, with the cluster the fixtures assume (the Pod's ReplicaSet).
@@ -222,25 +205,25 @@ fn module() -> Policy {
 const GAPS: [(&str, &str, Engine, &str); 4] = [
     (
         "validator",
-        "pod-stripped-owner",
+        "pod-stripped-owner.json",
         Engine::Rego,
         "the Pod's controller is read through a lookup",
     ),
     (
         "validator",
-        "pod-stripped-owner",
+        "pod-stripped-owner.json",
         Engine::Cel,
         "the Pod's controller is read through a lookup",
     ),
     (
         "validator",
-        "pod-stripped-last-applied",
+        "pod-stripped-last-applied.json",
         Engine::Cel,
         "standard CEL cannot parse the kubectl record",
     ),
     (
         "validator-configured",
-        "pod-stripped-last-applied",
+        "pod-stripped-last-applied.json",
         Engine::Cel,
         "standard CEL cannot parse the kubectl record",
     ),
@@ -697,7 +680,7 @@ fn the_mutators_inject_what_the_module_injects() {
     let policy = Policy::new();
     let mut compared = 0;
     let mut gaps_seen = Vec::new();
-    for (name, request) in request_fixtures() {
+    for (name, request) in fixtures("requests") {
         if request["kind"]["kind"] != "Pod" || request["operation"] != "CREATE" {
             continue;
         }
@@ -750,7 +733,7 @@ fn the_mutators_inject_what_the_module_injects() {
 
 /// Pods the mutators treat otherwise than the module (README, "Gatekeeper").
 const MUTATION_GAPS: [(&str, &str); 1] = [(
-    "pod-stripped-marker",
+    "pod-stripped-marker.json",
     "the pod already has the sidecars: Gatekeeper still adds the app containers' mount and env, and keeps the \
      pod's status annotation as it is",
 )];

@@ -14,31 +14,6 @@ use std::process::{Command, Stdio};
 use harness::Policy;
 use serde_json::{Value, json};
 
-fn fixtures(dir: &str) -> Vec<(String, Value)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(dir);
-    let mut names: Vec<String> = std::fs::read_dir(&root)
-        .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
-        .map(|entry| {
-            entry
-                .expect("a directory entry")
-                .file_name()
-                .to_string_lossy()
-                .into_owned()
-        })
-        .filter(|name| name.ends_with(".json"))
-        .collect();
-    names.sort();
-    names
-        .into_iter()
-        .map(|name| {
-            let value = harness::fixture(&format!("{dir}/{name}"));
-            (name, value)
-        })
-        .collect()
-}
-
 /// The cluster objects as a policy-server's host capabilities answer them,
 /// written apart from `cluster::Snapshot` (which the playground uses) so that
 /// a defect in either shows: lists are split into their items, lookups match
@@ -176,7 +151,7 @@ fn without_host_wrapper(warning: &str) -> String {
 
 #[test]
 fn playground_and_module_give_the_same_verdict_for_every_fixture() {
-    let cluster: Vec<Value> = fixtures("cluster")
+    let cluster: Vec<Value> = harness::fixtures("cluster")
         .into_iter()
         .map(|(_, object)| object)
         .collect();
@@ -184,8 +159,8 @@ fn playground_and_module_give_the_same_verdict_for_every_fixture() {
 
     let mut expected = Vec::new();
     let mut cases = Vec::new();
-    for (settings_name, settings) in fixtures("settings") {
-        for (request_name, request) in fixtures("requests") {
+    for (settings_name, settings) in harness::fixtures("settings") {
+        for (request_name, request) in harness::fixtures("requests") {
             let outcome = policy_over(cluster.clone()).validate(&settings, &request);
             let response = &outcome.response;
             let warnings = response.warnings.as_ref().map(|warnings| {
@@ -253,7 +228,10 @@ fn playground_and_module_give_the_same_verdict_for_every_fixture() {
 
 #[test]
 fn playground_and_module_refuse_the_same_settings() {
-    let mut settings: Vec<Value> = fixtures("settings").into_iter().map(|(_, s)| s).collect();
+    let mut settings: Vec<Value> = harness::fixtures("settings")
+        .into_iter()
+        .map(|(_, s)| s)
+        .collect();
     settings.extend([
         json!({"sidecars": [{"name": "x", "container": {"name": "x"}}]}),
         json!({"sidecars": [{"name": "x", "container": {"name": "x", "image": "i", "ports": "80"}}]}),

@@ -159,10 +159,9 @@ fn bad_command_lines_and_inputs_exit_two() {
 /// wasmtime refuses, under the validator's and the converter's settings.
 #[test]
 fn the_workload_audit_agrees_with_the_module() {
-    let requests: Vec<Value> = std::fs::read_dir(path("requests"))
-        .expect("fixtures")
-        .map(|entry| entry.expect("entry").path())
-        .map(|file| serde_json::from_str(&std::fs::read_to_string(file).expect("read")).expect("JSON"))
+    let requests: Vec<Value> = harness::fixtures("requests")
+        .into_iter()
+        .map(|(_, request)| request)
         .filter(|request: &Value| {
             request["operation"] == "CREATE"
                 && matches!(request["kind"]["kind"].as_str(), Some("Pod" | "Job" | "CronJob"))

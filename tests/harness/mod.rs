@@ -178,6 +178,32 @@ pub fn fixture(relative: &str) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// Every JSON fixture under `tests/fixtures/<dir>`, as `(file name, value)`, in name order.
+pub fn fixtures(dir: &str) -> Vec<(String, Value)> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(dir);
+    let mut names: Vec<String> = std::fs::read_dir(&root)
+        .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
+        .map(|entry| {
+            entry
+                .expect("a directory entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .filter(|name| name.ends_with(".json"))
+        .collect();
+    names.sort();
+    names
+        .into_iter()
+        .map(|name| {
+            let value = fixture(&format!("{dir}/{name}"));
+            (name, value)
+        })
+        .collect()
+}
+
 /// Whether `after` is `before` with things added and nothing removed or
 /// changed: every key of `before` is in `after` with a value that again only
 /// gained things, every list of `before` is an ordered sub-list of the
