@@ -1,5 +1,7 @@
 # native-sidecar-policy: the two commands of the README are `make run` and `make test`.
 WASM := target/wasm32-wasip1/release/native_sidecar_policy.wasm
+# The benchmarks' floor: a policy module of its own (never shipped).
+SDK_FLOOR := benches/sdk-floor/Cargo.toml
 SETTINGS ?= tests/fixtures/settings/injector.json
 REQUEST ?= tests/fixtures/requests/pod-create-unknown-fields.json
 # The playground: the crate built for the browser (feature `web`) and
@@ -47,12 +49,14 @@ run: $(WASM)
 # playground's build), the playground in Node and Chromium, then the e2e suite.
 # (Many tests mostly wait on the shim's shells: more threads than cores.)
 # Then what cargo test does not build, so that no refactor leaves it broken:
-# the benchmarks, built in their own profile as `make bench` builds them, and the fuzz
-# targets (checked on stable; running them needs nightly: make fuzz-smoke).
+# the benchmarks, built in their own profile as `make bench` builds them, their
+# SDK floor module, and the fuzz targets (checked on stable; running them needs nightly: make fuzz-smoke).
 test: setup $(WASM) $(PLAYGROUND_PKG) lint
 	cargo test --locked -- --test-threads=8
 	cargo bench --locked --no-run
 	cargo check --locked --manifest-path fuzz/Cargo.toml --bins
+	cargo check --locked --target wasm32-wasip1 --manifest-path $(SDK_FLOOR) --target-dir target
+	cargo check --locked --target wasm32-wasip1 --manifest-path $(SDK_FLOOR) --target-dir target --features mutate
 	$(MAKE) playground-test
 	$(MAKE) e2e-tests
 
@@ -124,6 +128,11 @@ FUZZ_SECONDS ?= 20
 fuzz-smoke:
 	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz-smoke.sh
 
-# Admission latency, cold start and memory (criterion); prints one table at the end.
+# Admission latency, cold start and memory (criterion); prints the tables at
+# the end. Beside the SDK floor (benches/sdk-floor) and, when
+# OFFICIAL_POLICIES names a directory of modules built from kubewarden/policies
+# (README, "Performance"), official policies.
 bench: $(WASM)
+	cargo build --locked --release --target wasm32-wasip1 --manifest-path $(SDK_FLOOR) --target-dir target
+	cargo build --locked --release --target wasm32-wasip1 --manifest-path $(SDK_FLOOR) --target-dir target/sdk-floor-mutating --features mutate
 	cargo bench --locked --bench admission

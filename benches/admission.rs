@@ -1,8 +1,14 @@
 //! Admission latency, natively and under wasmtime, each figure beside its floor:
 //! - native: the policy's whole path (`evaluate` + serialising the response)
 //!   against serde_json parsing the same payload and serialising the same response;
-//! - wasm: the real module's `validate` through waPC against the same module's
-//!   cheapest path on the same bytes (the request as a DELETE, which it ignores);
+//! - wasm: each request as Kubewarden's policy-evaluator handles it (serialise
+//!   the payload, call `validate` through waPC under wasmtime, read the answer,
+//!   diff `mutated_object` into a JSON Patch: `harness::Policy::admit`), for the
+//!   real module against the SDK floors (`benches/sdk-floor`: the SDK reads the
+//!   request, then accepts; or, the mutating floor, answers the object with one
+//!   annotation added, which the host reads back and diffs) and, on the typical pod, against official
+//!   Kubewarden policies built from kubewarden/policies, found in the directory
+//!   `$OFFICIAL_POLICIES` (each one missing is skipped, saying so);
 //! - cold start: compile + link + instantiate the module; `validate_settings` on
 //!   the largest shipped settings;
 //! - peak linear memory of the large pod, found by capping the instance's memory;
@@ -21,8 +27,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use criterion::Criterion;
-use harness::{Policy, compiled, fixture, linked};
-use native_sidecar_policy::adapter::evaluate;
+use harness::{Policy, compile, compiled, fixture, link, linked};
+use native_sidecar_policy::adapter::{Verdict, evaluate};
 use native_sidecar_policy::cluster::Cluster;
 use native_sidecar_policy::decide::decide;
 use native_sidecar_policy::request::Request;
@@ -63,6 +69,38 @@ fn pod(containers: usize, env: usize) -> Value {
                         "serviceAccountName": "web", "restartPolicy": "Always"}}})
 }
 
+/// Official Kubewarden policies measured on the typical pod (pod-ndots
+/// mutates it, the others validate it): name, file in
+/// `$OFFICIAL_POLICIES` (as `cargo build --target wasm32-wasip1 --release`
+/// names it in kubewarden/policies), settings.
+const OFFICIAL: [(&str, &str, &str); 3] = [
+    ("pod-ndots", "pod_ndots.wasm", r#"{"ndots": 5}"#),
+    ("pod-privileged", "pod_privileged_policy.wasm", "{}"),
+    (
+        "user-group-psp",
+        "user_group_psp.wasm",
+        r#"{"run_as_user": {"rule": "MustRunAsNonRoot"}}"#,
+    ),
+];
+
+/// What a module answered, in a few words: each figure is only worth
+/// something beside the answer it timed.
+fn answer(admitted: Result<(Verdict, Option<json_patch::Patch>), String>) -> String {
+    match admitted {
+        Err(e) => format!("FAILED: {e}"),
+        Ok((verdict, _)) if !verdict.accepted => "rejects".to_owned(),
+        Ok((_, Some(patch))) => format!("mutates ({} patch operations)", patch.0.len()),
+        Ok((_, None)) => "accepts".to_owned(),
+    }
+}
+
+/// An instance of the policy module at `path`, in the same engine as ours.
+fn instance_of(path: &std::path::Path) -> Result<Policy, String> {
+    let engine = &compiled().0;
+    let linked = link(engine, &compile(engine, path)?, None)?;
+    Ok(Policy::instantiate(&linked, |_, _| Err("no cluster".to_owned())))
+}
+
 /// `(name, settings, request)` of every measured fixture.
 fn cases() -> Vec<(&'static str, Value, Value)> {
     let injector = fixture("settings/injector.json");
@@ -76,6 +114,11 @@ fn cases() -> Vec<(&'static str, Value, Value)> {
     vec![
         ("tiny-pod", injector.clone(), tiny),
         ("typical-pod", injector.clone(), pod(3, 8)),
+        (
+            "typical-pod-validated",
+            fixture("settings/validator.json"),
+            pod(3, 8),
+        ),
         ("large-pod", injector, pod(50, 30)),
         (
             "job-legacy-sidecar",
@@ -97,12 +140,15 @@ fn payload(settings: &Value, request: &Value) -> Vec<u8> {
         .into_bytes()
 }
 
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"))
+}
+
 /// The mean of a benchmark, in nanoseconds, from criterion's report.
 fn mean_ns(group: &str, id: &str) -> Option<f64> {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
-    let path = target
+    let path = target_dir()
         .join("criterion")
         .join(group)
         .join(id)
@@ -149,15 +195,40 @@ fn main() {
         .sample_size(30)
         .configure_from_args();
     let policy = Policy::new();
+    let floor_of = |dir: &str| {
+        instance_of(
+            &target_dir()
+                .join(dir)
+                .join("wasm32-wasip1/release/sdk_floor.wasm"),
+        )
+        .unwrap_or_else(|e| panic!("the SDK floor: {e} (make bench builds it)"))
+    };
+    let (floor, mutating_floor) = (floor_of(""), floor_of("sdk-floor-mutating"));
+    let official_dir = std::env::var_os("OFFICIAL_POLICIES").map(PathBuf::from);
+    let mut skipped = Vec::new();
+    let officials: Vec<(&str, Policy, Value)> = OFFICIAL
+        .into_iter()
+        .filter_map(|(name, file, settings)| {
+            let found = official_dir
+                .as_ref()
+                .ok_or_else(|| "OFFICIAL_POLICIES is not set".to_owned())
+                .and_then(|dir| instance_of(&dir.join(file)));
+            match found {
+                Ok(instance) => Some((name, instance, serde_json::from_str(settings).expect("JSON"))),
+                Err(why) => {
+                    skipped.push(format!("{name}: skipped ({why})"));
+                    None
+                }
+            }
+        })
+        .collect();
     let mut sizes = BTreeMap::new();
+    let mut answers = BTreeMap::new();
 
     for (name, settings, request) in cases() {
         let bytes = payload(&settings, &request);
         sizes.insert(name, bytes.len());
         let response = serde_json::to_value(evaluate(&bytes, &NoCluster)).expect("a response");
-        let mut ignored = request.clone();
-        ignored["operation"] = json!("DELETE");
-        let ignored = payload(&settings, &ignored);
 
         let mut native = criterion.benchmark_group("native");
         native.bench_function(format!("{name}-policy"), |b| {
@@ -172,13 +243,33 @@ fn main() {
         });
         native.finish();
 
+        answers.insert(
+            format!("{name}-policy"),
+            answer(policy.admit(&settings, &request)),
+        );
+        answers.insert(format!("{name}-floor"), answer(floor.admit(&settings, &request)));
+        answers.insert(
+            format!("{name}-mutating-floor"),
+            answer(mutating_floor.admit(&settings, &request)),
+        );
         let mut wasm = criterion.benchmark_group("wasm");
         wasm.bench_function(format!("{name}-policy"), |b| {
-            b.iter(|| policy.call("validate", black_box(&bytes)))
+            b.iter(|| policy.admit(black_box(&settings), black_box(&request)))
         });
         wasm.bench_function(format!("{name}-floor"), |b| {
-            b.iter(|| policy.call("validate", black_box(&ignored)))
+            b.iter(|| floor.admit(black_box(&settings), black_box(&request)))
         });
+        wasm.bench_function(format!("{name}-mutating-floor"), |b| {
+            b.iter(|| mutating_floor.admit(black_box(&settings), black_box(&request)))
+        });
+        if name == "typical-pod" {
+            for (official, instance, settings) in &officials {
+                answers.insert((*official).to_owned(), answer(instance.admit(settings, &request)));
+                wasm.bench_function(*official, |b| {
+                    b.iter(|| instance.admit(black_box(settings), black_box(&request)))
+                });
+            }
+        }
         wasm.finish();
     }
 
@@ -201,6 +292,17 @@ fn main() {
     });
     phases.bench_function("decide", |b| {
         b.iter(|| decide(black_box(&injector), black_box(&view), &NoCluster))
+    });
+    // The host's own work on this answer (policy-evaluator, natively): read
+    // it and diff the mutated object against the request's.
+    let answer_bytes = serde_json::to_vec(&evaluate(&bytes, &NoCluster)).expect("an answer");
+    phases.bench_function("host", |b| {
+        b.iter(|| {
+            let verdict: Verdict = serde_json::from_slice(black_box(&answer_bytes)).expect("an answer");
+            verdict
+                .mutated_object
+                .map(|mutated| json_patch::diff(&request["object"], &mutated))
+        })
     });
     phases.finish();
 
@@ -242,28 +344,61 @@ fn main() {
         .expect("large pod");
     let memory = peak_memory(&large.1, &large.2);
 
-    println!("\n| fixture | request | native | native floor | ratio | wasm | wasm floor | ratio |");
-    println!("|---|---|---|---|---|---|---|---|");
+    println!(
+        "\n| fixture | request | policy | native | native floor | ratio | wasm, as policy-evaluator | SDK floor | ratio | mutating floor | ratio |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for (name, _, _) in cases() {
-        let (np, nf) = (
-            mean_ns("native", &format!("{name}-policy")),
-            mean_ns("native", &format!("{name}-floor")),
-        );
-        let (wp, wf) = (
-            mean_ns("wasm", &format!("{name}-policy")),
-            mean_ns("wasm", &format!("{name}-floor")),
+        let time = |group: &str, what: &str| mean_ns(group, &format!("{name}-{what}"));
+        let (np, nf) = (time("native", "policy"), time("native", "floor"));
+        let (wp, wf, wm) = (
+            time("wasm", "policy"),
+            time("wasm", "floor"),
+            time("wasm", "mutating-floor"),
         );
         println!(
-            "| {name} | {:.1} KB | {} | {} | {} | {} | {} | {} |",
+            "| {name} | {:.1} KB | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             sizes.get(name).copied().unwrap_or(0) as f64 / 1024.0,
+            answers.get(&format!("{name}-policy")).map_or("", String::as_str),
             human(np),
             human(nf),
             ratio(np, nf),
             human(wp),
             human(wf),
-            ratio(wp, wf)
+            ratio(wp, wf),
+            human(wm),
+            ratio(wp, wm)
         );
     }
+    let floor_typical = mean_ns("wasm", "typical-pod-floor");
+    let mutating_floor_typical = mean_ns("wasm", "typical-pod-mutating-floor");
+    println!("\ntypical pod, as policy-evaluator, beside official policies (their own settings):");
+    println!(
+        "  {:36} {:>9} {:>12} {:>15}",
+        "", "", "/SDK floor", "/mutating floor"
+    );
+    for (name, id) in [
+        ("SDK floor", "typical-pod-floor"),
+        ("SDK mutating floor", "typical-pod-mutating-floor"),
+        ("native-sidecar-policy, injecting", "typical-pod-policy"),
+        (
+            "native-sidecar-policy, validating",
+            "typical-pod-validated-policy",
+        ),
+    ]
+    .into_iter()
+    .chain(officials.iter().map(|(name, _, _)| (*name, *name)))
+    {
+        let time = mean_ns("wasm", id);
+        let what = answers.get(id).map_or("", String::as_str);
+        println!(
+            "  {name:36} {:>9} {:>12} {:>15}  {what}",
+            human(time),
+            ratio(time, floor_typical),
+            ratio(time, mutating_floor_typical)
+        );
+    }
+    skipped.iter().for_each(|line| println!("  {line}"));
     let whole = mean_ns("native", "typical-pod-policy");
     let parts = ["parse", "settings", "decide"].map(|phase| (phase, mean_ns("phases", phase)));
     let rest = whole.map(|w| w - parts.iter().filter_map(|(_, t)| *t).sum::<f64>());
@@ -275,6 +410,10 @@ fn main() {
         let share = time.zip(whole).map(|(t, w)| format!("{:.0}%", 100.0 * t / w));
         println!("  {phase:40} {:>9} {:>5}", human(time), share.unwrap_or_default());
     }
+    println!(
+        "  and the host, reading that answer and diffing the pod (natively, part of the wasm figures): {}",
+        human(mean_ns("phases", "host"))
+    );
     println!();
     println!("module size: {} bytes", module_bytes.len());
     println!(
