@@ -296,6 +296,18 @@ fn main() {
     // The host's own work on this answer (policy-evaluator, natively): read
     // it and diff the mutated object against the request's.
     let answer_bytes = serde_json::to_vec(&evaluate(&bytes, &NoCluster)).expect("an answer");
+    phases.bench_function("host-send", |b| {
+        b.iter(|| {
+            serde_json::to_string(&json!({"request": black_box(&request), "settings": black_box(&settings)}))
+        })
+    });
+    for (id, instance) in [
+        ("guest", &policy),
+        ("guest-floor", &floor),
+        ("guest-mutating-floor", &mutating_floor),
+    ] {
+        phases.bench_function(id, |b| b.iter(|| instance.call("validate", black_box(&bytes))));
+    }
     phases.bench_function("host", |b| {
         b.iter(|| {
             let verdict: Verdict = serde_json::from_slice(black_box(&answer_bytes)).expect("an answer");
@@ -411,9 +423,18 @@ fn main() {
         println!("  {phase:40} {:>9} {:>5}", human(time), share.unwrap_or_default());
     }
     println!(
-        "  and the host, reading that answer and diffing the pod (natively, part of the wasm figures): {}",
-        human(mean_ns("phases", "host"))
+        "\ntypical pod's injection as policy-evaluator runs it ({}):",
+        human(mean_ns("wasm", "typical-pod-policy"))
     );
+    for (what, id) in [
+        ("the host serialises the payload (natively)", "host-send"),
+        ("the module's validate under wasmtime", "guest"),
+        ("  the SDK floor's, for comparison", "guest-floor"),
+        ("  the SDK mutating floor's", "guest-mutating-floor"),
+        ("the host reads the answer, diffs the pod (natively)", "host"),
+    ] {
+        println!("  {what:52} {:>9}", human(mean_ns("phases", id)));
+    }
     println!();
     println!("module size: {} bytes", module_bytes.len());
     println!(

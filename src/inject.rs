@@ -5,7 +5,8 @@
 //! pod (`recognise`) is not injected again, so evaluating our own output adds
 //! nothing.
 
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::compat::{self, Mode, NodeSupport};
 use crate::plan::{At, Edit, Plan};
@@ -543,7 +544,7 @@ pub(crate) fn status(
     mode: Mode,
     why: Option<&str>,
 ) -> String {
-    let mut entries: Vec<Value> = previous
+    let earlier = previous
         .and_then(|text| serde_json::from_str::<Value>(text).ok())
         .and_then(|mut v| v.get_mut("injected").map(Value::take))
         .and_then(|v| match v {
@@ -551,14 +552,50 @@ pub(crate) fn status(
             _ => None,
         })
         .unwrap_or_default();
-    entries.extend(injected.iter().map(|t| {
-        let mut entry = json!({"template": t.id, "container": t.container_name, "mode": mode.name()});
-        if let (Some(why), Some(fields)) = (why, entry.as_object_mut()) {
-            fields.insert("reason".to_owned(), json!(why));
-        }
-        entry
-    }));
-    json!({ "injected": entries }).to_string()
+    let status = Status {
+        injected: earlier
+            .into_iter()
+            .map(StatusEntry::Earlier)
+            .chain(injected.iter().map(|t| {
+                StatusEntry::Now(Injected {
+                    container: &t.container_name,
+                    mode: mode.name(),
+                    reason: why,
+                    template: &t.id,
+                })
+            }))
+            .collect(),
+    };
+    // Strings and JSON values only: printing them cannot fail.
+    serde_json::to_string(&status).unwrap_or_default()
+}
+
+/// The status annotation's text, written directly (it is written with
+/// every injection; building a `Value` to print it cost more than the rest
+/// of the decision's bookkeeping).
+#[derive(Serialize)]
+struct Status<'a> {
+    injected: Vec<StatusEntry<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum StatusEntry<'a> {
+    /// Recorded by an earlier pass, kept as it was read.
+    Earlier(Value),
+    Now(Injected<'a>),
+}
+
+/// One sidecar injected by this pass. The fields are in the order serde_json
+/// prints a map (sorted), so that an entry reads the same when a later pass
+/// copies it, and the text stays what Gatekeeper's rules match.
+#[derive(Serialize)]
+struct Injected<'a> {
+    container: &'a str,
+    mode: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+    template: &'a str,
 }
 
 #[cfg(test)]
@@ -568,6 +605,7 @@ mod tests {
     use crate::request::Request;
     use crate::settings::Settings;
     use rstest::rstest;
+    use serde_json::json;
 
     fn compiled(sidecars: Value) -> Compiled {
         Settings::from_value(&json!({ "sidecars": sidecars }))
