@@ -1,6 +1,6 @@
 # native-sidecar-policy: the two commands of the README are `make run` and `make test`.
 WASM := target/wasm32-wasip1/release/native_sidecar_policy.wasm
-# The benchmarks' floor: a policy module of its own (never shipped).
+# The benchmarks' floors: a policy module of their own (never shipped).
 SDK_FLOOR := benches/sdk-floor/Cargo.toml
 SETTINGS ?= tests/fixtures/settings/injector.json
 REQUEST ?= tests/fixtures/requests/pod-create-unknown-fields.json
@@ -49,8 +49,9 @@ run: $(WASM)
 # playground's build), the playground in Node and Chromium, then the e2e suite.
 # (Many tests mostly wait on the shim's shells: more threads than cores.)
 # Then what cargo test does not build, so that no refactor leaves it broken:
-# the benchmarks, built in their own profile as `make bench` builds them, their
-# SDK floor module, and the fuzz targets (checked on stable; running them needs nightly: make fuzz-smoke).
+# the benchmarks, built in their own profile as `make bench` builds them, and
+# their SDK floor module (both variants), and the fuzz targets (checked on
+# stable; running them needs nightly: make fuzz-smoke).
 test: setup $(WASM) $(PLAYGROUND_PKG) lint
 	cargo test --locked -- --test-threads=8
 	cargo bench --locked --no-run
@@ -129,7 +130,7 @@ fuzz-smoke:
 	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz-smoke.sh
 
 # Admission latency, cold start and memory (criterion); prints the tables at
-# the end. Beside the SDK floor (benches/sdk-floor) and, when
+# the end. Beside the SDK floors (benches/sdk-floor) and, when
 # OFFICIAL_POLICIES names a directory of modules built from kubewarden/policies
 # (README, "Performance"), official policies.
 bench: $(WASM)

@@ -27,7 +27,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use criterion::Criterion;
-use harness::{Policy, compile, compiled, fixture, link, linked};
+use harness::{Policy, compile, compiled, fixture, host_payload, link, linked, read_answer};
 use native_sidecar_policy::adapter::{Verdict, evaluate};
 use native_sidecar_policy::cluster::Cluster;
 use native_sidecar_policy::decide::decide;
@@ -96,9 +96,21 @@ fn answer(admitted: Result<(Verdict, Option<json_patch::Patch>), String>) -> Str
 
 /// An instance of the policy module at `path`, in the same engine as ours.
 fn instance_of(path: &std::path::Path) -> Result<Policy, String> {
+    linked_file(path).map(|linked| Policy::instantiate(&linked, |_, _| Err("no cluster".to_owned())))
+}
+
+/// Where `make bench` builds the SDK floor (benches/sdk-floor), or its mutating variant.
+fn floor_path(mutating: bool) -> PathBuf {
+    let dir = if mutating { "sdk-floor-mutating" } else { "" };
+    target_dir()
+        .join(dir)
+        .join("wasm32-wasip1/release/sdk_floor.wasm")
+}
+
+/// The policy module at `path`, compiled and linked, ready to instantiate.
+fn linked_file(path: &std::path::Path) -> Result<wasmtime_provider::WasmtimeEngineProviderPre, String> {
     let engine = &compiled().0;
-    let linked = link(engine, &compile(engine, path)?, None)?;
-    Ok(Policy::instantiate(&linked, |_, _| Err("no cluster".to_owned())))
+    link(engine, &compile(engine, path)?, None)
 }
 
 /// `(name, settings, request)` of every measured fixture.
@@ -195,15 +207,11 @@ fn main() {
         .sample_size(30)
         .configure_from_args();
     let policy = Policy::new();
-    let floor_of = |dir: &str| {
-        instance_of(
-            &target_dir()
-                .join(dir)
-                .join("wasm32-wasip1/release/sdk_floor.wasm"),
-        )
-        .unwrap_or_else(|e| panic!("the SDK floor: {e} (make bench builds it)"))
+    let floor_of = |mutating| {
+        instance_of(&floor_path(mutating))
+            .unwrap_or_else(|e| panic!("the SDK floor: {e} (make bench builds it)"))
     };
-    let (floor, mutating_floor) = (floor_of(""), floor_of("sdk-floor-mutating"));
+    let (floor, mutating_floor) = (floor_of(false), floor_of(true));
     let official_dir = std::env::var_os("OFFICIAL_POLICIES").map(PathBuf::from);
     let mut skipped = Vec::new();
     let officials: Vec<(&str, Policy, Value)> = OFFICIAL
@@ -293,13 +301,10 @@ fn main() {
     phases.bench_function("decide", |b| {
         b.iter(|| decide(black_box(&injector), black_box(&view), &NoCluster))
     });
-    // The host's own work on this answer (policy-evaluator, natively): read
-    // it and diff the mutated object against the request's.
-    let answer_bytes = serde_json::to_vec(&evaluate(&bytes, &NoCluster)).expect("an answer");
+    // The host's own work (policy-evaluator's, natively): the payload it
+    // sends, and what it does with the answer (read it, diff the pod).
     phases.bench_function("host-send", |b| {
-        b.iter(|| {
-            serde_json::to_string(&json!({"request": black_box(&request), "settings": black_box(&settings)}))
-        })
+        b.iter(|| host_payload(black_box(&settings), black_box(&request)))
     });
     for (id, instance) in [
         ("guest", &policy),
@@ -308,13 +313,31 @@ fn main() {
     ] {
         phases.bench_function(id, |b| b.iter(|| instance.call("validate", black_box(&bytes))));
     }
+    // The policy-server instantiates the module afresh for every evaluation:
+    // the same call in a new instance, which also pays for the memory the
+    // module touches for the first time.
+    let linked_modules = [
+        ("fresh-guest", linked(None)),
+        (
+            "fresh-guest-floor",
+            linked_file(&floor_path(false)).expect("the floor"),
+        ),
+        (
+            "fresh-guest-mutating-floor",
+            linked_file(&floor_path(true)).expect("the floor"),
+        ),
+    ];
+    for (id, linked) in &linked_modules {
+        phases.bench_function(*id, |b| {
+            b.iter(|| {
+                Policy::instantiate(linked, |_, _| Err("no cluster".to_owned()))
+                    .call("validate", black_box(&bytes))
+            })
+        });
+    }
+    let answer_bytes = serde_json::to_vec(&evaluate(&bytes, &NoCluster)).expect("an answer");
     phases.bench_function("host", |b| {
-        b.iter(|| {
-            let verdict: Verdict = serde_json::from_slice(black_box(&answer_bytes)).expect("an answer");
-            verdict
-                .mutated_object
-                .map(|mutated| json_patch::diff(&request["object"], &mutated))
-        })
+        b.iter(|| read_answer(black_box(&answer_bytes), black_box(&request)))
     });
     phases.finish();
 
@@ -342,7 +365,12 @@ fn main() {
             wapc::WapcHost::new(Box::new(linked.rehydrate(None).expect("instantiates")), None).expect("waPC")
         })
     });
+    // What the policy-server does before every evaluation, for this module and the floor's.
     cold.bench_function("instantiate", |b| b.iter(Policy::new));
+    let floor_linked = linked_file(&floor_path(false)).expect("the floor");
+    cold.bench_function("instantiate-floor", |b| {
+        b.iter(|| Policy::instantiate(&floor_linked, |_, _| Err("no cluster".to_owned())))
+    });
     cold.bench_function("validate-settings", |b| {
         let settings = largest_settings.to_string();
         b.iter(|| policy.call("validate_settings", black_box(settings.as_bytes())))
@@ -431,6 +459,12 @@ fn main() {
         ("the module's validate under wasmtime", "guest"),
         ("  the SDK floor's, for comparison", "guest-floor"),
         ("  the SDK mutating floor's", "guest-mutating-floor"),
+        (
+            "the same in a new instance, as the policy-server runs it",
+            "fresh-guest",
+        ),
+        ("  the SDK floor's", "fresh-guest-floor"),
+        ("  the SDK mutating floor's", "fresh-guest-mutating-floor"),
         ("the host reads the answer, diffs the pod (natively)", "host"),
     ] {
         println!("  {what:52} {:>9}", human(mean_ns("phases", id)));
@@ -442,8 +476,9 @@ fn main() {
         human(mean_ns("cold", "compile-link-instantiate"))
     );
     println!(
-        "instantiate a compiled module: {}",
-        human(mean_ns("cold", "instantiate"))
+        "instantiate a compiled module (the policy-server does it for every evaluation): {} (the SDK floor's: {})",
+        human(mean_ns("cold", "instantiate")),
+        human(mean_ns("cold", "instantiate-floor"))
     );
     println!(
         "validate_settings, largest shipped settings ({} bytes): {}",

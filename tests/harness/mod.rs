@@ -160,20 +160,8 @@ impl Policy {
         settings: &Value,
         request: &Value,
     ) -> Result<(Verdict, Option<json_patch::Patch>), String> {
-        let payload = serde_json::to_string(&json!({"request": request, "settings": settings}))
-            .map_err(|e| e.to_string())?;
-        let raw = self.call("validate", payload.as_bytes())?;
-        let response: Verdict =
-            serde_json::from_slice(&raw).map_err(|e| format!("not a validation response: {e}"))?;
-        let patch = response
-            .mutated_object
-            .as_ref()
-            .map(|mutated| json_patch::diff(request.get("object").unwrap_or(&Value::Null), mutated))
-            .filter(|patch| !patch.0.is_empty());
-        if let Some(patch) = &patch {
-            serde_json::to_string(patch).map_err(|e| e.to_string())?;
-        }
-        Ok((response, patch))
+        let raw = self.call("validate", host_payload(settings, request)?.as_bytes())?;
+        read_answer(&raw, request)
     }
 
     /// Evaluates `request` (the inner AdmissionRequest) under `settings`.
@@ -193,6 +181,28 @@ impl Policy {
             patched,
         }
     }
+}
+
+/// The payload the host sends to `validate` (see `Policy::admit`).
+pub fn host_payload(settings: &Value, request: &Value) -> Result<String, String> {
+    serde_json::to_string(&json!({"request": request, "settings": settings})).map_err(|e| e.to_string())
+}
+
+/// What the host does with the answer of `validate` (see `Policy::admit`):
+/// read it, diff `mutated_object` against the request object, serialise the
+/// patch.
+pub fn read_answer(raw: &[u8], request: &Value) -> Result<(Verdict, Option<json_patch::Patch>), String> {
+    let response: Verdict =
+        serde_json::from_slice(raw).map_err(|e| format!("not a validation response: {e}"))?;
+    let patch = response
+        .mutated_object
+        .as_ref()
+        .map(|mutated| json_patch::diff(request.get("object").unwrap_or(&Value::Null), mutated))
+        .filter(|patch| !patch.0.is_empty());
+    if let Some(patch) = &patch {
+        serde_json::to_string(patch).map_err(|e| e.to_string())?;
+    }
+    Ok((response, patch))
 }
 
 /// The response and patch of `validate`, for messages.
