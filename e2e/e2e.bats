@@ -90,6 +90,13 @@ decoded_patch() { echo "$response" | jq -r '.patch | @base64d'; }
   [[ "$output" == *"sidecars[0].container.image"* ]]
 }
 
+@test "the metadata declares exactly the host capabilities the module calls" {
+  run kwctl annotate -m "$ROOT/metadata.yml" -u "$ROOT/README.md" -o "$OUT/capabilities-check.wasm" "$WASM"
+  [ "$status" -eq 0 ]
+  [[ "$output" != *"not declared in metadata"* ]]
+  [[ "$output" != *"not detected in the policy"* ]]
+}
+
 @test "a Job with a legacy istio-proxy is rejected with the fix" {
   evaluate validator.json job-istio-proxy.json
   [ "$(allowed)" = false ]
