@@ -1,4 +1,4 @@
-//! Admission latency, natively and under wasmtime, each figure beside its floor:
+//! Admission latency, natively and under wasmtime, each figure beside its floors:
 //! - native: the policy's whole path (`evaluate` + serialising the response)
 //!   against serde_json parsing the same payload and serialising the same response;
 //! - wasm: each request as Kubewarden's policy-evaluator handles it (serialise
@@ -6,17 +6,20 @@
 //!   diff `mutated_object` into a JSON Patch: `harness::Policy::admit`), for the
 //!   real module against the SDK floors (`benches/sdk-floor`: the SDK reads the
 //!   request, then accepts; or, the mutating floor, answers the object with one
-//!   annotation added, which the host reads back and diffs) and, on the typical pod, against official
-//!   Kubewarden policies built from kubewarden/policies, found in the directory
-//!   `$OFFICIAL_POLICIES` (each one missing is skipped, saying so);
-//! - cold start: compile + link + instantiate the module; `validate_settings` on
-//!   the largest shipped settings;
-//! - peak linear memory of the large pod, found by capping the instance's memory;
-//! - where the time of the typical pod's injection goes, natively: parsing the
+//!   annotation added, which the host reads back and diffs) and, on the typical
+//!   pod, against official Kubewarden policies built from kubewarden/policies,
+//!   found in the directory `$OFFICIAL_POLICIES` (each one missing is skipped,
+//!   saying so);
+//! - where the time of the typical pod's injection goes: natively, parsing the
 //!   payload, reading and compiling the settings, deciding, and the rest
-//!   (applying the plan and serialising the response).
+//!   (applying the plan and serialising the response); under wasmtime, the
+//!   host's serialising, the module's call (warm, and in a fresh instance as the
+//!   policy-server runs it) beside the floors', the host's reading and diffing;
+//! - cold start: compile + link + instantiate the module, instantiate it (and
+//!   the floor); `validate_settings` on the largest shipped settings;
+//! - peak linear memory of the large pod, found by capping the instance's memory.
 //!
-//! `make bench` runs it and prints one table. Numbers are reported, never asserted.
+//! `make bench` runs it and prints the tables. Numbers are reported, never asserted.
 
 #[path = "../tests/harness/mod.rs"]
 mod harness;

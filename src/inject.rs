@@ -570,9 +570,9 @@ pub(crate) fn status(
     serde_json::to_string(&status).unwrap_or_default()
 }
 
-/// The status annotation's text, written directly (it is written with
-/// every injection; building a `Value` to print it cost more than the rest
-/// of the decision's bookkeeping).
+/// The status annotation's text, printed from these types: it is written
+/// with every injection, and building a `Value` only to print it took a
+/// quarter of the decision's time.
 #[derive(Serialize)]
 struct Status<'a> {
     injected: Vec<StatusEntry<'a>>,
