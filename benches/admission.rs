@@ -37,6 +37,7 @@ use native_sidecar_policy::decide::decide;
 use native_sidecar_policy::request::Request;
 use native_sidecar_policy::settings::Settings;
 use serde_json::{Value, json};
+use wasmtime_provider::WasmtimeEngineProviderPre;
 
 struct NoCluster;
 
@@ -72,8 +73,8 @@ fn pod(containers: usize, env: usize) -> Value {
                         "serviceAccountName": "web", "restartPolicy": "Always"}}})
 }
 
-/// Official Kubewarden policies measured on the typical pod (pod-ndots
-/// mutates it, the others validate it): name, file in
+/// Official Kubewarden policies measured on the typical pod (pod-ndots and
+/// user-group-psp mutate it, pod-privileged validates it): name, file in
 /// `$OFFICIAL_POLICIES` (as `cargo build --target wasm32-wasip1 --release`
 /// names it in kubewarden/policies), settings.
 const OFFICIAL: [(&str, &str, &str); 3] = [
@@ -97,9 +98,9 @@ fn answer(admitted: Result<(Verdict, Option<json_patch::Patch>), String>) -> Str
     }
 }
 
-/// An instance of the policy module at `path`, in the same engine as ours.
-fn instance_of(path: &std::path::Path) -> Result<Policy, String> {
-    linked_file(path).map(|linked| Policy::instantiate(&linked, |_, _| Err("no cluster".to_owned())))
+/// A new instance of a linked module, with no cluster behind its host calls.
+fn instance(linked: &WasmtimeEngineProviderPre) -> Policy {
+    Policy::instantiate(linked, |_, _| Err("no cluster".to_owned()))
 }
 
 /// Where `make bench` builds the SDK floor (benches/sdk-floor), or its mutating variant.
@@ -111,7 +112,7 @@ fn floor_path(mutating: bool) -> PathBuf {
 }
 
 /// The policy module at `path`, compiled and linked, ready to instantiate.
-fn linked_file(path: &std::path::Path) -> Result<wasmtime_provider::WasmtimeEngineProviderPre, String> {
+fn linked_file(path: &std::path::Path) -> Result<WasmtimeEngineProviderPre, String> {
     let engine = &compiled().0;
     link(engine, &compile(engine, path)?, None)
 }
@@ -192,8 +193,9 @@ fn ratio(a: Option<f64>, b: Option<f64>) -> String {
 fn peak_memory(settings: &Value, request: &Value) -> usize {
     let bytes = payload(settings, request);
     let answers = |pages: usize| {
-        let policy = Policy::instantiate(&linked(Some(pages * 65_536)), |_, _| Err("no cluster".to_owned()));
-        policy.call("validate", &bytes).is_ok()
+        instance(&linked(Some(pages * 65_536)))
+            .call("validate", &bytes)
+            .is_ok()
     };
     let (mut low, mut high) = (1, 4_096);
     while low < high {
@@ -209,12 +211,17 @@ fn main() {
         .measurement_time(Duration::from_secs(2))
         .sample_size(30)
         .configure_from_args();
-    let policy = Policy::new();
-    let floor_of = |mutating| {
-        instance_of(&floor_path(mutating))
+    // Each module compiled and linked once: every instance below comes from these.
+    let floor_linked = |mutating| {
+        linked_file(&floor_path(mutating))
             .unwrap_or_else(|e| panic!("the SDK floor: {e} (make bench builds it)"))
     };
-    let (floor, mutating_floor) = (floor_of(false), floor_of(true));
+    let modules = [
+        ("", linked(None)),
+        ("-floor", floor_linked(false)),
+        ("-mutating-floor", floor_linked(true)),
+    ];
+    let [policy, floor, mutating_floor] = modules.each_ref().map(|(_, linked)| instance(linked));
     let official_dir = std::env::var_os("OFFICIAL_POLICIES").map(PathBuf::from);
     let mut skipped = Vec::new();
     let officials: Vec<(&str, Policy, Value)> = OFFICIAL
@@ -223,7 +230,8 @@ fn main() {
             let found = official_dir
                 .as_ref()
                 .ok_or_else(|| "OFFICIAL_POLICIES is not set".to_owned())
-                .and_then(|dir| instance_of(&dir.join(file)));
+                .and_then(|dir| linked_file(&dir.join(file)))
+                .map(|linked| instance(&linked));
             match found {
                 Ok(instance) => Some((name, instance, serde_json::from_str(settings).expect("JSON"))),
                 Err(why) => {
@@ -309,33 +317,17 @@ fn main() {
     phases.bench_function("host-send", |b| {
         b.iter(|| host_payload(black_box(&settings), black_box(&request)))
     });
-    for (id, instance) in [
-        ("guest", &policy),
-        ("guest-floor", &floor),
-        ("guest-mutating-floor", &mutating_floor),
-    ] {
-        phases.bench_function(id, |b| b.iter(|| instance.call("validate", black_box(&bytes))));
+    for ((suffix, _), warm) in modules.iter().zip([&policy, &floor, &mutating_floor]) {
+        phases.bench_function(format!("guest{suffix}"), |b| {
+            b.iter(|| warm.call("validate", black_box(&bytes)))
+        });
     }
     // The policy-server instantiates the module afresh for every evaluation:
     // the same call in a new instance, which also pays for the memory the
     // module touches for the first time.
-    let linked_modules = [
-        ("fresh-guest", linked(None)),
-        (
-            "fresh-guest-floor",
-            linked_file(&floor_path(false)).expect("the floor"),
-        ),
-        (
-            "fresh-guest-mutating-floor",
-            linked_file(&floor_path(true)).expect("the floor"),
-        ),
-    ];
-    for (id, linked) in &linked_modules {
-        phases.bench_function(*id, |b| {
-            b.iter(|| {
-                Policy::instantiate(linked, |_, _| Err("no cluster".to_owned()))
-                    .call("validate", black_box(&bytes))
-            })
+    for (suffix, linked) in &modules {
+        phases.bench_function(format!("fresh-guest{suffix}"), |b| {
+            b.iter(|| instance(linked).call("validate", black_box(&bytes)))
         });
     }
     let answer_bytes = serde_json::to_vec(&evaluate(&bytes, &NoCluster)).expect("an answer");
@@ -358,22 +350,15 @@ fn main() {
     cold.sample_size(10);
     cold.bench_function("compile-link-instantiate", |b| {
         b.iter(|| {
-            let engine = compiled().0.clone();
-            let module = wasmtime::Module::new(&engine, black_box(&module_bytes)).expect("compiles");
-            let linked = wasmtime_provider::WasmtimeEngineProviderBuilder::new()
-                .engine(engine)
-                .module(module)
-                .build_pre()
-                .expect("links");
-            wapc::WapcHost::new(Box::new(linked.rehydrate(None).expect("instantiates")), None).expect("waPC")
+            let engine = &compiled().0;
+            let module = wasmtime::Module::new(engine, black_box(&module_bytes)).expect("compiles");
+            instance(&link(engine, &module, None).expect("links"))
         })
     });
     // What the policy-server does before every evaluation, for this module and the floor's.
-    cold.bench_function("instantiate", |b| b.iter(Policy::new));
-    let floor_linked = linked_file(&floor_path(false)).expect("the floor");
-    cold.bench_function("instantiate-floor", |b| {
-        b.iter(|| Policy::instantiate(&floor_linked, |_, _| Err("no cluster".to_owned())))
-    });
+    for (suffix, linked) in &modules[..2] {
+        cold.bench_function(format!("instantiate{suffix}"), |b| b.iter(|| instance(linked)));
+    }
     cold.bench_function("validate-settings", |b| {
         let settings = largest_settings.to_string();
         b.iter(|| policy.call("validate_settings", black_box(settings.as_bytes())))
