@@ -258,8 +258,11 @@ impl Settings {
     pub fn from_value(value: &Value) -> Result<Settings, SettingsError> {
         match value {
             Value::Null => Ok(Settings::default()),
+            // Tracking the path of every field costs half the reading, and
+            // the settings were checked when the policy loaded: read them
+            // plainly, and again with the path only to name a misfit.
+            Value::Object(_) => Settings::deserialize(value).or_else(|_| checks::typed(value, "")),
             // serde would read a list as the fields in order: refuse it plainly.
-            Value::Object(_) => checks::typed(value, ""),
             _ => Err(checks::fault("", "settings must be a map of keys to values")),
         }
     }
@@ -347,6 +350,12 @@ mod tests {
     #[case::duplicate_container(json!({"sidecars": [template(json!({})), template(json!({"name": "other"}))]}), "sidecars[1].container.name: container \"shipper\" is already injected by another template")]
     #[case::volume_without_name(json!({"sidecars": [template(json!({"volumes": [{"emptyDir": {}}]}))]}), "sidecars[0].volumes[0].name: a name is required")]
     #[case::duplicate_volume(json!({"sidecars": [template(json!({"volumes": [{"name": "v", "emptyDir": {}}, {"name": "v", "emptyDir": {}}]}))]}), "sidecars[0].volumes[1].name: duplicate volume \"v\"")]
+    #[case::volume_source_type(json!({"sidecars": [template(json!({"volumes": [{"name": "v", "configMap": {"name": "c", "defaultMode": "0644"}}]}))]}), "sidecars[0].volumes[0].configMap.defaultMode: invalid type")]
+    #[case::volume_projection_type(json!({"sidecars": [template(json!({"volumes": [{"name": "v", "projected": {"sources": [{"serviceAccountToken": {"path": "t", "expirationSeconds": "1h"}}]}}]}))]}), "sidecars[0].volumes[0].projected.sources[0].serviceAccountToken.expirationSeconds: invalid type")]
+    #[case::ephemeral_spec_type(json!({"sidecars": [template(json!({"volumes": [{"name": "v", "ephemeral": {"volumeClaimTemplate": {"spec": {"accessModes": "ReadWriteOnce"}}}}]}))]}), "sidecars[0].volumes[0].ephemeral.volumeClaimTemplate.spec.accessModes: invalid type")]
+    #[case::ephemeral_without_spec(json!({"sidecars": [template(json!({"volumes": [{"name": "v", "ephemeral": {"volumeClaimTemplate": {}}}]}))]}), "sidecars[0].volumes[0].ephemeral.volumeClaimTemplate: missing field `spec`")]
+    #[case::ephemeral_metadata_name(json!({"sidecars": [template(json!({"volumes": [{"name": "v", "ephemeral": {"volumeClaimTemplate": {"metadata": {"name": "x"}, "spec": {}}}}]}))]}), "sidecars[0].volumes[0].ephemeral.volumeClaimTemplate.metadata.name: unknown field `name`, expected `labels` or `annotations`")]
+    #[case::ephemeral_label_type(json!({"sidecars": [template(json!({"volumes": [{"name": "v", "ephemeral": {"volumeClaimTemplate": {"metadata": {"labels": {"a": 1}}, "spec": {}}}}]}))]}), "sidecars[0].volumes[0].ephemeral.volumeClaimTemplate.metadata.labels.a: invalid type")]
     #[case::app_mount_without_path(json!({"sidecars": [template(json!({"appContainers": {"volumeMounts": [{"name": "v"}]}}))]}), "sidecars[0].appContainers.volumeMounts[0].mountPath: a mountPath is required")]
     #[case::app_env_duplicate(json!({"sidecars": [template(json!({"appContainers": {"env": [{"name": "A"}, {"name": "A"}]}}))]}), "sidecars[0].appContainers.env[1].name: duplicate variable \"A\"")]
     #[case::not_an_object(json!([1]), "invalid settings: settings must be a map")]
@@ -378,7 +387,10 @@ mod tests {
                           "nodeLabel": {"key": "example.io/sidecars", "value": "yes"}, "handshakeTimeoutSeconds": 5},
         "sidecars": [
         template(json!({"injection": "always", "position": "after:istio-proxy",
-            "volumes": [{"name": "logs", "emptyDir": {}}],
+            "volumes": [{"name": "logs", "emptyDir": {}},
+                        {"name": "scratch", "emptyDir": null, "futureSource": {"x": 1},
+                         "ephemeral": {"volumeClaimTemplate": {"metadata": {"labels": {"app": "x"}, "annotations": {"a": "b"}},
+                             "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}}}],
             "appContainers": {"volumeMounts": [{"name": "logs", "mountPath": "/var/log/app"}],
                               "env": [{"name": "LOG_DIR", "value": "/var/log/app"}]}})),
         {"name": "proxy", "position": "last", "container": {"name": "proxy", "image": "envoy", "restartPolicy": "Always",
