@@ -12,7 +12,7 @@ use std::cell::OnceCell;
 use serde_json::{Map, Value, json};
 
 use crate::cluster::Cluster;
-use crate::plan::{At, Edit, Plan};
+use crate::plan::{At, Edit, Plan, under};
 use crate::request::{PodSpec, Workload};
 use crate::settings::{NativeSupport, Strategy, WhenUnsupported, kubelet_minor};
 
@@ -234,9 +234,9 @@ pub fn require_supported_nodes(support: &NativeSupport, workload: &Workload, pla
 /// is none; once per plan, however many rules give the pod native sidecars.
 /// `matchFields` terms keep their fields; `preferred…` terms are untouched.
 fn require_label(support: &NativeSupport, workload: &Workload, plan: &mut Plan) {
-    let terms_at = format!(
-        "{}/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms",
-        workload.spec_pointer
+    let terms_at = under(
+        &workload.spec_pointer,
+        "affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms",
     );
     let terms = workload.spec.node_selector_terms();
     if terms.is_empty() {
@@ -254,7 +254,7 @@ fn require_label(support: &NativeSupport, workload: &Workload, plan: &mut Plan) 
             .is_some_and(|expressions| expressions.contains(&support.label_requirement));
         if !has_it {
             plan.add(Edit::Insert {
-                list: format!("{terms_at}/{index}/matchExpressions"),
+                list: under(&under(&terms_at, &index.to_string()), "matchExpressions"),
                 at: At::End,
                 value: support.label_requirement.clone(),
             });

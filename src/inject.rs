@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::compat::{self, Mode, NodeSupport};
-use crate::plan::{At, Edit, Plan};
+use crate::plan::{At, Edit, Plan, under};
 use crate::recognise;
 use crate::request::{Container, Workload};
 use crate::settings::Compiled;
@@ -214,7 +214,7 @@ impl<'x> Pass<'x> {
         if let Some(container) = init_container {
             let index = self.init_index(template, plan);
             plan.edits.push(Edit::Insert {
-                list: format!("{spec_at}/initContainers"),
+                list: under(spec_at, "initContainers"),
                 at: At::Index(index),
                 value: container.clone(),
             });
@@ -225,7 +225,7 @@ impl<'x> Pass<'x> {
         };
         if let Some(container) = regular_container {
             plan.edits.push(Edit::Insert {
-                list: format!("{spec_at}/containers"),
+                list: under(spec_at, "containers"),
                 at: At::End,
                 value: container.clone(),
             });
@@ -233,7 +233,7 @@ impl<'x> Pass<'x> {
         for (name, definition) in new_volumes {
             self.added_volumes.push((name, definition));
             plan.edits.push(Edit::Insert {
-                list: format!("{spec_at}/volumes"),
+                list: under(spec_at, "volumes"),
                 at: At::End,
                 value: definition.clone(),
             });
@@ -379,7 +379,7 @@ impl<'x> Pass<'x> {
             compat::require_supported_nodes(&self.compiled.native_support, workload, plan);
         }
         plan.edits.push(Edit::Set {
-            map: format!("{}/annotations", workload.metadata_pointer),
+            map: under(&workload.metadata_pointer, "annotations"),
             key: STATUS_KEY.to_owned(),
             value: Value::String(status(
                 workload.annotation(STATUS_KEY),
@@ -491,7 +491,7 @@ fn add_to_app_container<'t>(
     spec_at: &str,
     plan: &mut Plan,
 ) {
-    let base = format!("{spec_at}/containers/{}", container.index);
+    let base = under(&under(spec_at, "containers"), &container.index.to_string());
     for (name, path, entry) in &template.app_mounts {
         let same_name = container.volume_mounts().any(|(n, _)| n == name) || mounts.contains(&name.as_str());
         let same_path = container.volume_mounts().any(|(_, p)| p == path) || paths.contains(&path.as_str());
@@ -506,7 +506,7 @@ fn add_to_app_container<'t>(
             mounts.push(name);
             paths.push(path);
             plan.edits.push(Edit::Insert {
-                list: format!("{base}/volumeMounts"),
+                list: under(&base, "volumeMounts"),
                 at: At::End,
                 value: entry.clone(),
             });
@@ -516,7 +516,7 @@ fn add_to_app_container<'t>(
         if !container.has_env(name) && !env.contains(&name.as_str()) {
             env.push(name);
             plan.edits.push(Edit::Insert {
-                list: format!("{base}/env"),
+                list: under(&base, "env"),
                 at: At::End,
                 value: entry.clone(),
             });

@@ -7,7 +7,7 @@
 use crate::catalog::Why;
 use crate::compat::{NodeSupport, require_supported_nodes};
 use crate::endless::never_ends;
-use crate::plan::{At, Edit, Plan};
+use crate::plan::{At, Edit, Plan, under};
 use crate::request::{Container, Operation, Request, Workload};
 use crate::settings::{Compiled, EndlessAction, JobSidecarAction};
 use crate::template::ONE_SHOT_KEY;
@@ -114,8 +114,8 @@ pub(crate) fn in_scope(request: &Request, workload: &Workload) -> bool {
 /// iptables rules, a proxy after the init container that wrote its
 /// credentials. In front of them it would run before what it depends on.
 fn convert(legacy: &[(&Container, Why)], workload: &Workload, plan: &mut Plan) {
-    let containers = format!("{}/containers", workload.spec_pointer);
-    let init_containers = format!("{}/initContainers", workload.spec_pointer);
+    let containers = under(&workload.spec_pointer, "containers");
+    let init_containers = under(&workload.spec_pointer, "initContainers");
     let (movable, kept): (Vec<_>, Vec<_>) = legacy.iter().partition(|(c, _)| c.restart_policy.is_none());
     // In list order, each to the end: every container moved before this one
     // came from an earlier index, so its index has shifted down by that many.

@@ -24,7 +24,7 @@ use serde_json::{Map, Value};
 use crate::cluster::Cluster;
 use crate::compat::{NodeSupport, require_supported_nodes};
 use crate::jobs;
-use crate::plan::{Edit, Plan};
+use crate::plan::{Edit, Plan, under};
 use crate::request::{Request, Workload};
 use crate::settings::{Compiled, JobSidecarAction, MeshMode};
 
@@ -277,7 +277,7 @@ fn turn_on(mesh: Mesh, switch: Switch, why: &str, workload: &Workload, nodes: &N
         Switch::Unset => match nodes.may_convert(workload) {
             Ok(()) => {
                 plan.edits.push(Edit::Set {
-                    map: format!("{}/annotations", workload.metadata_pointer),
+                    map: under(&workload.metadata_pointer, "annotations"),
                     key: key.to_owned(),
                     value: Value::from("true"),
                 });

@@ -36,6 +36,13 @@ pub enum Edit {
     },
 }
 
+/// The JSON pointer of `key` inside the map or list at `base`. Decisions
+/// build one for every edit, on every request: concatenating costs far
+/// less than `format!`.
+pub fn under(base: &str, key: &str) -> String {
+    [base, "/", key].concat()
+}
+
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Plan {
     pub edits: Vec<Edit>,

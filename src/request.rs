@@ -9,6 +9,8 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
+use crate::plan::under;
+
 /// The operations the policy distinguishes; everything else is accepted untouched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operation {
@@ -190,13 +192,13 @@ impl<'a> Workload<'a> {
         } else {
             Path::Key(&object_path, &template_dotted)
         };
-        let metadata_pointer = format!("{template}/metadata");
+        let metadata_pointer = under(template, "metadata");
         let metadata_path = Path::Key(&template_path, "metadata");
         let metadata = optional_object(object.pointer(&metadata_pointer), &metadata_path)?;
         let string_map = |key: &str| {
             optional_string_map(metadata.and_then(|m| m.get(key)), &Path::Key(&metadata_path, key))
         };
-        let spec_pointer = format!("{template}/spec");
+        let spec_pointer = under(template, "spec");
         let spec_path = Path::Key(&template_path, "spec");
         let spec_fields = optional_object(object.pointer(&spec_pointer), &spec_path)?;
         Ok(Workload {
