@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use criterion::Criterion;
 use harness::{Policy, compile, compiled, fixture, host_payload, link, linked, read_answer};
-use native_sidecar_policy::adapter::{Verdict, evaluate};
+use native_sidecar_policy::adapter::{Payload, Verdict, evaluate};
 use native_sidecar_policy::cluster::Cluster;
 use native_sidecar_policy::decide::decide;
 use native_sidecar_policy::request::Request;
@@ -297,17 +297,15 @@ fn main() {
         .find(|(n, _, _)| *n == "typical-pod")
         .expect("typical pod");
     let bytes = payload(&settings, &request);
-    let parsed: Value = serde_json::from_slice(&bytes).expect("JSON");
-    let injector = Settings::from_value(&parsed["settings"])
+    let parsed = Payload::read(&bytes).expect("a payload");
+    let injector = Settings::from_json(parsed.settings())
         .and_then(Settings::compile)
         .expect("valid settings");
-    let view = Request::from_admission_request(&parsed["request"]).expect("well formed");
+    let view = Request::from_admission_request(&parsed.request).expect("well formed");
     let mut phases = criterion.benchmark_group("phases");
-    phases.bench_function("parse", |b| {
-        b.iter(|| serde_json::from_slice::<Value>(black_box(&bytes)))
-    });
+    phases.bench_function("parse", |b| b.iter(|| Payload::read(black_box(&bytes))));
     phases.bench_function("settings", |b| {
-        b.iter(|| Settings::from_value(black_box(&parsed["settings"])).and_then(Settings::compile))
+        b.iter(|| Settings::from_json(black_box(parsed.settings())).and_then(Settings::compile))
     });
     phases.bench_function("decide", |b| {
         b.iter(|| decide(black_box(&injector), black_box(&view), &NoCluster))

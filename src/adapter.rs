@@ -7,12 +7,13 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::cluster::Cluster;
 use crate::decide::decide;
 use crate::plan::Plan;
 use crate::request::Request;
-use crate::settings::Settings;
+use crate::settings::{Settings, is_json_map};
 
 /// What the policy answers about one request: Kubewarden's
 /// `ValidationResponse`, field for field and serialised the same way (so the
@@ -76,28 +77,50 @@ impl Verdict {
 /// What `validate_settings` decides about a settings payload: the policy
 /// loads, or the message that names the offending field.
 pub fn check_settings(payload: &[u8]) -> Result<(), String> {
-    serde_json::from_slice::<Value>(payload)
-        .map_err(|e| format!("invalid settings: not JSON: {e}"))
-        .and_then(|value| Settings::checked(&value).map(drop))
+    Settings::from_json(payload)
+        .map_err(|e| e.to_string())
+        .and_then(|settings| settings.check())
+}
+
+/// A validation payload as Kubewarden sends it. The settings stay text, to
+/// be read straight into their types.
+#[derive(Deserialize)]
+pub struct Payload<'a> {
+    #[serde(borrow, default)]
+    settings: Option<&'a RawValue>,
+    #[serde(default)]
+    pub request: Value,
+}
+
+impl<'a> Payload<'a> {
+    /// Reads a payload; `Err` is the rejection message.
+    pub fn read(bytes: &'a [u8]) -> Result<Self, String> {
+        if !is_json_map(bytes) {
+            return Err("malformed validation payload: not a JSON map".to_owned());
+        }
+        serde_json::from_slice(bytes).map_err(|e| format!("malformed validation payload: {e}"))
+    }
+
+    /// The settings' JSON text (`null` when there are none).
+    pub fn settings(&self) -> &'a [u8] {
+        self.settings.map_or("null", RawValue::get).as_bytes()
+    }
 }
 
 /// The whole evaluation of one `{"settings": …, "request": …}` payload.
 pub fn evaluate(payload: &[u8], cluster: &dyn Cluster) -> Verdict {
-    let mut payload: Value = match serde_json::from_slice(payload) {
+    let mut payload = match Payload::read(payload) {
         Ok(payload) => payload,
-        Err(e) => return respond_rejected(format!("malformed validation payload: {e}")),
+        Err(message) => return respond_rejected(message),
     };
-    let plan = match Settings::from_value(payload.get("settings").unwrap_or(&Value::Null))
-        .and_then(Settings::compile)
-    {
+    let plan = match Settings::from_json(payload.settings()).and_then(Settings::compile) {
         Err(e) => Plan::rejected(e.to_string()),
-        Ok(compiled) => match Request::from_admission_request(payload.get("request").unwrap_or(&Value::Null))
-        {
+        Ok(compiled) => match Request::from_admission_request(&payload.request) {
             Ok(request) => decide(&compiled, &request, cluster),
             Err(malformed) => Plan::rejected(malformed.0),
         },
     };
-    let object = payload.pointer_mut("/request/object").map(Value::take);
+    let object = payload.request.get_mut("object").map(Value::take);
     respond(plan, object)
 }
 

@@ -30,6 +30,7 @@ pub mod image;
 pub mod inject;
 pub mod jobs;
 pub mod meshes;
+pub mod path;
 pub mod plan;
 // The readiness report runs the policy over a snapshot of the cluster: the
 // command line and the playground use it, the policy module does not.

@@ -5,10 +5,9 @@
 //! accessors are infallible, so no decision has to handle malformed input and
 //! none can panic on it.
 
-use std::fmt;
-
 use serde_json::{Map, Value};
 
+use crate::path::Path;
 use crate::plan::under;
 
 /// The operations the policy distinguishes; everything else is accepted untouched.
@@ -26,25 +25,6 @@ pub struct Malformed(pub String);
 impl Malformed {
     fn at(path: &Path, expected: &str) -> Self {
         Malformed(format!("malformed request: {path} must be {expected}"))
-    }
-}
-
-/// Where a field is, for messages. Built for every field read, but only
-/// turned into text when the field is malformed.
-#[derive(Clone, Copy)]
-enum Path<'p> {
-    Root(&'p str),
-    Key(&'p Path<'p>, &'p str),
-    Index(&'p Path<'p>, usize),
-}
-
-impl fmt::Display for Path<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Path::Root(root) => f.write_str(root),
-            Path::Key(parent, key) => write!(f, "{parent}.{key}"),
-            Path::Index(parent, index) => write!(f, "{parent}[{index}]"),
-        }
     }
 }
 

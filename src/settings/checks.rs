@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use super::SidecarTemplate;
+use crate::path::Path;
 use crate::template::{LEGACY_SUFFIX, dns_label};
 
 /// A settings error and the path of the field at fault.
@@ -30,9 +31,9 @@ impl fmt::Display for SettingsError {
     }
 }
 
-pub(super) fn fault(path: impl Into<String>, problem: impl Into<String>) -> SettingsError {
+pub(super) fn fault(path: impl fmt::Display, problem: impl Into<String>) -> SettingsError {
     SettingsError {
-        path: path.into(),
+        path: path.to_string(),
         problem: problem.into(),
     }
 }
@@ -169,7 +170,7 @@ pub(super) fn entry_names<'m>(object: &'m Map<String, Value>, key: &str) -> impl
 /// The universal injector wraps the sidecar's command in a shell shim, and its
 /// init copy must pass the API server's validation as a *plain* init container
 /// where the field is dropped.
-pub(super) fn universal_ready(container: &Map<String, Value>, path: &str) -> Result<(), SettingsError> {
+pub(super) fn universal_ready(container: &Map<String, Value>, path: &Path) -> Result<(), SettingsError> {
     let why = "the universal injector needs it";
     if container
         .get("command")
@@ -177,7 +178,7 @@ pub(super) fn universal_ready(container: &Map<String, Value>, path: &str) -> Res
         .is_none_or(Vec::is_empty)
     {
         return Err(fault(
-            format!("{path}.command"),
+            Path::Key(path, "command"),
             format!(
                 "{why}: it runs the sidecar's command through /bin/sh, and an image's entrypoint cannot be \
                  read at admission; give the command (and an image with /bin/sh)"
@@ -190,14 +191,14 @@ pub(super) fn universal_ready(container: &Map<String, Value>, path: &str) -> Res
         .find(|f| container.get(**f).is_some_and(|v| !v.is_null()))
     {
         return Err(fault(
-            format!("{path}.{field}"),
+            Path::Key(path, field),
             "not possible with the universal injector: where native sidecars are unsupported the API \
              server rejects an init container that has it",
         ));
     }
     if text(container, "name").len() + LEGACY_SUFFIX.len() > 63 {
         return Err(fault(
-            format!("{path}.name"),
+            Path::Key(path, "name"),
             format!(
                 "at most {} characters with the universal injector (its copy is named <name>{LEGACY_SUFFIX})",
                 63 - LEGACY_SUFFIX.len()

@@ -11,6 +11,7 @@ use super::{
     SettingsError, SidecarTemplate, Strategy, StrippedAction, WhenUnsupported,
 };
 use crate::image::repository;
+use crate::path::Path;
 use crate::template::{self, MARKER_ENV, Position, Template, dns_label};
 
 /// The settings, checked and turned into what the decisions use.
@@ -131,17 +132,17 @@ pub(super) fn templates(
         .into_iter()
         .enumerate()
         .map(|(i, sidecar)| {
-            let path = format!("sidecars[{i}]");
+            let path = Path::Index(&Path::Root("sidecars"), i);
             let compiled = template(sidecar, &path, support, handshake_seconds)?;
             if !ids.insert(compiled.id.clone()) {
                 return Err(fault(
-                    format!("{path}.name"),
+                    Path::Key(&path, "name"),
                     format!("duplicate template name {:?}", compiled.id),
                 ));
             }
             if !container_names.insert(compiled.container_name.clone()) {
                 return Err(fault(
-                    format!("{path}.container.name"),
+                    Path::Key(&Path::Key(&path, "container"), "name"),
                     format!(
                         "container {:?} is already injected by another template",
                         compiled.container_name
@@ -157,7 +158,7 @@ pub(super) fn templates(
 /// additions indexed, and the forms the strategy may use built.
 fn template(
     sidecar: SidecarTemplate,
-    path: &str,
+    path: &Path,
     support: &NativeSupport,
     handshake_seconds: u32,
 ) -> Result<Template, SettingsError> {
@@ -169,7 +170,7 @@ fn template(
         volumes,
         app_containers,
     } = sidecar;
-    dns_label(&id).map_err(|p| fault(format!("{path}.name"), p))?;
+    dns_label(&id).map_err(|p| fault(Path::Key(path, "name"), p))?;
     let container_name = sidecar_container(&container, &position, path)?;
     let volumes = template_volumes(volumes, path)?;
     let (app_mounts, app_env) = app_additions(app_containers, path)?;
@@ -180,7 +181,7 @@ fn template(
         }
     }
     if support.may_use_universal() {
-        universal_ready(&container, &format!("{path}.container"))?;
+        universal_ready(&container, &Path::Key(path, "container"))?;
     }
     let legacy_container = support
         .may_use_legacy()
@@ -209,26 +210,26 @@ fn template(
 fn sidecar_container(
     container: &Map<String, Value>,
     position: &Position,
-    path: &str,
+    path: &Path,
 ) -> Result<String, SettingsError> {
-    let container_path = format!("{path}.container");
+    let container_path = Path::Key(path, "container");
     let container_name = text(container, "name").to_owned();
-    dns_label(&container_name).map_err(|p| fault(format!("{container_path}.name"), p))?;
+    dns_label(&container_name).map_err(|p| fault(Path::Key(&container_path, "name"), p))?;
     if text(container, "image").trim().is_empty() {
-        return Err(fault(format!("{container_path}.image"), "an image is required"));
+        return Err(fault(Path::Key(&container_path, "image"), "an image is required"));
     }
     match text(container, "restartPolicy") {
         "" | "Always" => {}
         policy => {
             return Err(fault(
-                format!("{container_path}.restartPolicy"),
+                Path::Key(&container_path, "restartPolicy"),
                 format!("{policy:?}: a native sidecar's restartPolicy is Always (or leave it out)"),
             ));
         }
     }
     if entry_names(container, "env").any(|name| name == MARKER_ENV) {
         return Err(fault(
-            format!("{container_path}.env"),
+            Path::Key(&container_path, "env"),
             format!("{MARKER_ENV} is reserved: the policy sets it to mark injected sidecars"),
         ));
     }
@@ -236,7 +237,7 @@ fn sidecar_container(
         && *anchor == container_name
     {
         return Err(fault(
-            format!("{path}.position"),
+            Path::Key(path, "position"),
             "a sidecar cannot be placed relative to itself",
         ));
     }
@@ -246,15 +247,16 @@ fn sidecar_container(
 /// `(name, definition)` of the template's volumes, names unique.
 fn template_volumes(
     volumes: Vec<Map<String, Value>>,
-    path: &str,
+    path: &Path,
 ) -> Result<Vec<(String, Value)>, SettingsError> {
     let mut compiled: Vec<(String, Value)> = Vec::new();
+    let list = Path::Key(path, "volumes");
     for (i, volume) in volumes.into_iter().enumerate() {
-        let at = format!("{path}.volumes[{i}]");
+        let at = Path::Key(&Path::Index(&list, i), "name");
         let name = text(&volume, "name").to_owned();
-        dns_label(&name).map_err(|p| fault(format!("{at}.name"), p))?;
+        dns_label(&name).map_err(|p| fault(at, p))?;
         if compiled.iter().any(|(known, _)| *known == name) {
-            return Err(fault(format!("{at}.name"), format!("duplicate volume {name:?}")));
+            return Err(fault(at, format!("duplicate volume {name:?}")));
         }
         compiled.push((name, Value::Object(volume)));
     }
@@ -265,38 +267,41 @@ fn template_volumes(
 /// mountPath, entry)` of its mounts, `(name, entry)` of its env vars.
 type AppAdditions = (Vec<(String, String, Value)>, Vec<(String, Value)>);
 
-fn app_additions(app_containers: AppContainers, path: &str) -> Result<AppAdditions, SettingsError> {
+fn app_additions(app_containers: AppContainers, path: &Path) -> Result<AppAdditions, SettingsError> {
+    let additions = Path::Key(path, "appContainers");
+    let mounts = Path::Key(&additions, "volumeMounts");
     let mut app_mounts: Vec<(String, String, Value)> = Vec::new();
     for (i, mount) in app_containers.volume_mounts.into_iter().enumerate() {
-        let at = format!("{path}.appContainers.volumeMounts[{i}]");
+        let at = Path::Index(&mounts, i);
         let (name, mount_path) = (
             text(&mount, "name").to_owned(),
             text(&mount, "mountPath").to_owned(),
         );
         if name.is_empty() {
-            return Err(fault(format!("{at}.name"), "a volume name is required"));
+            return Err(fault(Path::Key(&at, "name"), "a volume name is required"));
         }
         if mount_path.is_empty() {
-            return Err(fault(format!("{at}.mountPath"), "a mountPath is required"));
+            return Err(fault(Path::Key(&at, "mountPath"), "a mountPath is required"));
         }
         if app_mounts.iter().any(|(_, known, _)| *known == mount_path) {
             return Err(fault(
-                format!("{at}.mountPath"),
+                Path::Key(&at, "mountPath"),
                 format!("duplicate mountPath {mount_path:?}"),
             ));
         }
         app_mounts.push((name, mount_path, Value::Object(mount)));
     }
+    let variables = Path::Key(&additions, "env");
     let mut app_env: Vec<(String, Value)> = Vec::new();
     for (i, env) in app_containers.env.into_iter().enumerate() {
-        let at = format!("{path}.appContainers.env[{i}]");
+        let at = Path::Index(&variables, i);
         let name = text(&env, "name").to_owned();
         if name.is_empty() {
-            return Err(fault(format!("{at}.name"), "a name is required"));
+            return Err(fault(Path::Key(&at, "name"), "a name is required"));
         }
         if app_env.iter().any(|(known, _)| *known == name) {
             return Err(fault(
-                format!("{at}.name"),
+                Path::Key(&at, "name"),
                 format!("duplicate variable {name:?}"),
             ));
         }
