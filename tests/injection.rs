@@ -186,6 +186,8 @@ fn warnings_reach_the_user_on_accepted_pods() {
 
 #[rstest]
 #[case::payload_not_json(b"{not json".to_vec(), "malformed validation payload")]
+#[case::payload_a_list(br#"[{"sidecars": []}, {}]"#.to_vec(), "malformed validation payload: not a JSON map")]
+#[case::settings_a_list(br#"{"settings": [true], "request": {}}"#.to_vec(), "invalid settings: settings must be a map")]
 #[case::request_not_object(br#"{"settings": {}, "request": 7}"#.to_vec(), "malformed request: request must be an object")]
 #[case::containers_not_list(
     br#"{"settings": {"sidecars": [{"name": "a", "injection": "always", "container": {"name": "a", "image": "i"}}]},

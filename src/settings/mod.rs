@@ -405,6 +405,35 @@ mod tests {
         assert!(error.contains(expected), "{error:?} should contain {expected:?}");
     }
 
+    /// What the policy module reads (`from_json`, the payload's text) says
+    /// what the front ends that hold a `Value` read (`from_value`).
+    #[rstest]
+    #[case::null("null", "accepted")]
+    #[case::padded_map(" \n{\"mutate\": false}", "accepted")]
+    #[case::list("[true]", "invalid settings: settings must be a map of keys to values")]
+    #[case::misfit(
+        r#"{"sidecars": [{"name": "a", "container": {"name": "a", "image": "i"}, "postion": "x"}]}"#,
+        "invalid settings: sidecars[0].postion: unknown field `postion`"
+    )]
+    #[case::not_json(r#"{"mutate": "#, "invalid settings: not JSON: EOF while parsing")]
+    #[case::trailing("{} {}", "invalid settings: not JSON: trailing characters")]
+    fn settings_text_reads_as_its_value(#[case] text: &str, #[case] expected: &str) {
+        let from_text = match Settings::from_json(text.as_bytes())
+            .map_err(|e| e.to_string())
+            .and_then(|s| s.check())
+        {
+            Ok(()) => "accepted".to_owned(),
+            Err(e) => e,
+        };
+        assert!(
+            from_text.starts_with(expected),
+            "{from_text:?} should start with {expected:?}"
+        );
+        if let Ok(value) = serde_json::from_str::<Value>(text) {
+            assert_eq!(from_text, error_of(value));
+        }
+    }
+
     #[rstest]
     #[case::none(Value::Null)]
     #[case::empty(json!({}))]
