@@ -12,7 +12,7 @@ use std::cell::OnceCell;
 use serde_json::{Map, Value, json};
 
 use crate::cluster::Cluster;
-use crate::plan::{At, Edit, Plan, under};
+use crate::plan::{At, Edit, Plan, lookup, under};
 use crate::request::{PodSpec, Workload};
 use crate::settings::{NativeSupport, Strategy, WhenUnsupported, kubelet_minor};
 
@@ -158,7 +158,7 @@ fn judge_nodes(support: &NativeSupport, spec: &PodSpec, cluster: &dyn Cluster) -
         Err(error) => return NodeVerdict::Unknown(format!("could not list the nodes: {error}")),
     };
     let name_of = |node: &Value| {
-        node.pointer("/metadata/name")
+        lookup(node, "/metadata/name")
             .and_then(Value::as_str)
             .unwrap_or("?")
             .to_owned()
@@ -183,8 +183,7 @@ fn judge_nodes(support: &NativeSupport, spec: &PodSpec, cluster: &dyn Cluster) -
     let too_old: Vec<String> = judged
         .iter()
         .filter_map(|node| {
-            let version = node
-                .pointer("/status/nodeInfo/kubeletVersion")
+            let version = lookup(node, "/status/nodeInfo/kubeletVersion")
                 .and_then(Value::as_str)
                 .unwrap_or("");
             match kubelet_minor(version) {
@@ -208,7 +207,7 @@ fn judge_nodes(support: &NativeSupport, spec: &PodSpec, cluster: &dyn Cluster) -
 }
 
 fn selects(selector: &Map<String, Value>, node: &Value) -> bool {
-    let labels = node.pointer("/metadata/labels");
+    let labels = lookup(node, "/metadata/labels");
     selector
         .iter()
         .all(|(key, value)| labels.and_then(|l| l.get(key)) == Some(value))

@@ -8,7 +8,7 @@
 use serde_json::{Map, Value};
 
 use crate::path::Path;
-use crate::plan::under;
+use crate::plan::{lookup, under};
 
 /// The operations the policy distinguishes; everything else is accepted untouched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,7 +138,7 @@ impl<'a> Request<'a> {
         match (self.operation, self.old_object) {
             (Operation::Create, _) => true,
             (Operation::Update, Some(old)) => {
-                old.pointer(&workload.spec_pointer) != self.object.pointer(&workload.spec_pointer)
+                lookup(old, &workload.spec_pointer) != lookup(self.object, &workload.spec_pointer)
             }
             (Operation::Update, None) => true,
             (Operation::Other, _) => false,
@@ -174,13 +174,13 @@ impl<'a> Workload<'a> {
         };
         let metadata_pointer = under(template, "metadata");
         let metadata_path = Path::Key(&template_path, "metadata");
-        let metadata = optional_object(object.pointer(&metadata_pointer), &metadata_path)?;
+        let metadata = optional_object(lookup(object, &metadata_pointer), &metadata_path)?;
         let string_map = |key: &str| {
             optional_string_map(metadata.and_then(|m| m.get(key)), &Path::Key(&metadata_path, key))
         };
         let spec_pointer = under(template, "spec");
         let spec_path = Path::Key(&template_path, "spec");
-        let spec_fields = optional_object(object.pointer(&spec_pointer), &spec_path)?;
+        let spec_fields = optional_object(lookup(object, &spec_pointer), &spec_path)?;
         Ok(Workload {
             kind,
             labels: string_map("labels")?,
@@ -310,7 +310,7 @@ impl<'a> PodSpec<'a> {
     /// `affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms`.
     pub fn node_selector_terms(&self) -> &'a [Value] {
         self.field("affinity")
-            .and_then(|a| a.pointer(REQUIRED_TERMS))
+            .and_then(|a| lookup(a, REQUIRED_TERMS))
             .and_then(Value::as_array)
             .map_or(&[], Vec::as_slice)
     }

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::catalog::Why;
 use crate::cluster::Cluster;
-use crate::plan::Plan;
+use crate::plan::{Plan, lookup};
 use crate::request::{Container, Operation, Request, Workload};
 use crate::settings::{Compiled, StrippedAction};
 use crate::template::{MARKER_ENV, STATUS_KEY};
@@ -119,7 +119,7 @@ impl<'a> Sources<'a> {
         let old_spec = match request.operation {
             Operation::Update => request
                 .old_object
-                .and_then(|old| old.pointer(&workload.spec_pointer)),
+                .and_then(|old| lookup(old, &workload.spec_pointer)),
             _ => None,
         };
         let applied = request
@@ -158,7 +158,7 @@ impl<'a> Sources<'a> {
             evidence.push(Evidence::LastApplied);
         }
         if let Some((name, template)) = &self.owner
-            && declares_native(template.pointer("/spec/template/spec"), container.name)
+            && declares_native(lookup(template, "/spec/template/spec"), container.name)
         {
             evidence.push(Evidence::Owner(name.clone()));
         }
