@@ -224,16 +224,15 @@ fn main() {
     let [policy, floor, mutating_floor] = modules.each_ref().map(|(_, linked)| instance(linked));
     let official_dir = std::env::var_os("OFFICIAL_POLICIES").map(PathBuf::from);
     let mut skipped = Vec::new();
-    let officials: Vec<(&str, Policy, Value)> = OFFICIAL
+    let officials: Vec<(&str, WasmtimeEngineProviderPre, Value)> = OFFICIAL
         .into_iter()
         .filter_map(|(name, file, settings)| {
             let found = official_dir
                 .as_ref()
                 .ok_or_else(|| "OFFICIAL_POLICIES is not set".to_owned())
-                .and_then(|dir| linked_file(&dir.join(file)))
-                .map(|linked| instance(&linked));
+                .and_then(|dir| linked_file(&dir.join(file)));
             match found {
-                Ok(instance) => Some((name, instance, serde_json::from_str(settings).expect("JSON"))),
+                Ok(linked) => Some((name, linked, serde_json::from_str(settings).expect("JSON"))),
                 Err(why) => {
                     skipped.push(format!("{name}: skipped ({why})"));
                     None
@@ -282,7 +281,8 @@ fn main() {
             b.iter(|| mutating_floor.admit(black_box(&settings), black_box(&request)))
         });
         if name == "typical-pod" {
-            for (official, instance, settings) in &officials {
+            for (official, linked, settings) in &officials {
+                let instance = instance(linked);
                 answers.insert((*official).to_owned(), answer(instance.admit(settings, &request)));
                 wasm.bench_function(*official, |b| {
                     b.iter(|| instance.admit(black_box(settings), black_box(&request)))
@@ -290,6 +290,29 @@ fn main() {
             }
         }
         wasm.finish();
+
+        // As the policy-server runs every evaluation: in a new instance (it
+        // rehydrates the module per request), which a module pays for by its
+        // size and the memory it touches.
+        let mut fresh = criterion.benchmark_group("new-instance");
+        let mut measured = vec![(format!("{name}-policy"), &modules[0].1, &settings)];
+        if name == "typical-pod" {
+            measured.push((format!("{name}-floor"), &modules[1].1, &settings));
+            measured.push((format!("{name}-mutating-floor"), &modules[2].1, &settings));
+            measured.extend(
+                officials
+                    .iter()
+                    .map(|(official, linked, own)| ((*official).to_owned(), linked, own)),
+            );
+        }
+        if name.starts_with("typical-pod") {
+            for (id, linked, settings) in measured {
+                fresh.bench_function(id, |b| {
+                    b.iter(|| instance(linked).admit(black_box(settings), black_box(&request)))
+                });
+            }
+        }
+        fresh.finish();
     }
 
     let (_, settings, request) = cases()
@@ -396,13 +419,25 @@ fn main() {
             ratio(wp, wm)
         );
     }
-    let floor_typical = mean_ns("wasm", "typical-pod-floor");
-    let mutating_floor_typical = mean_ns("wasm", "typical-pod-mutating-floor");
-    println!("\ntypical pod, as policy-evaluator, beside official policies (their own settings):");
+    println!("\ntypical pod, beside official policies (their own settings), as policy-evaluator runs it");
+    println!("in a warm instance, and in a new instance per request as the policy-server runs it:");
     println!(
-        "  {:36} {:>9} {:>12} {:>15}",
-        "", "", "/SDK floor", "/mutating floor"
+        "  {:34} {:>9} {:>7} {:>9} | {:>9} {:>7} {:>9}",
+        "", "warm", "/floor", "/mutating", "new", "/floor", "/mutating"
     );
+    let columns = ["wasm", "new-instance"].map(|group| {
+        let floor = mean_ns(group, "typical-pod-floor");
+        let mutating_floor = mean_ns(group, "typical-pod-mutating-floor");
+        move |id: &str| {
+            let time = mean_ns(group, id);
+            format!(
+                "{:>9} {:>7} {:>9}",
+                human(time),
+                ratio(time, floor),
+                ratio(time, mutating_floor)
+            )
+        }
+    });
     for (name, id) in [
         ("SDK floor", "typical-pod-floor"),
         ("SDK mutating floor", "typical-pod-mutating-floor"),
@@ -415,14 +450,9 @@ fn main() {
     .into_iter()
     .chain(officials.iter().map(|(name, _, _)| (*name, *name)))
     {
-        let time = mean_ns("wasm", id);
         let what = answers.get(id).map_or("", String::as_str);
-        println!(
-            "  {name:36} {:>9} {:>12} {:>15}  {what}",
-            human(time),
-            ratio(time, floor_typical),
-            ratio(time, mutating_floor_typical)
-        );
+        let [warm, new] = columns.each_ref().map(|column| column(id));
+        println!("  {name:34} {warm} | {new}  {what}");
     }
     skipped.iter().for_each(|line| println!("  {line}"));
     let whole = mean_ns("native", "typical-pod-policy");
