@@ -36,9 +36,9 @@ pub enum Edit {
     },
 }
 
-/// The JSON pointer of `key` inside the map or list at `base`. Decisions
-/// build one for every edit, on every request: concatenating costs far
-/// less than `format!`.
+/// The JSON pointer `base/key` (`key` one segment, or several joined by
+/// `/`). Decisions build one for every edit, on every request:
+/// concatenating costs far less than `format!`.
 pub fn under(base: &str, key: &str) -> String {
     [base, "/", key].concat()
 }

@@ -378,6 +378,7 @@ mod tests {
     #[case::duplicate_container(json!({"sidecars": [template(json!({})), template(json!({"name": "other"}))]}), "sidecars[1].container.name: container \"shipper\" is already injected by another template")]
     #[case::volume_without_name(json!({"sidecars": [template(json!({"volumes": [{"emptyDir": {}}]}))]}), "sidecars[0].volumes[0].name: a name is required")]
     #[case::duplicate_volume(json!({"sidecars": [template(json!({"volumes": [{"name": "v", "emptyDir": {}}, {"name": "v", "emptyDir": {}}]}))]}), "sidecars[0].volumes[1].name: duplicate volume \"v\"")]
+    #[case::volume_name_type(json!({"sidecars": [template(json!({"volumes": [{"name": 5, "emptyDir": {}}]}))]}), "sidecars[0].volumes[0].name: invalid type: integer `5`, expected a string")]
     #[case::volume_source_type(json!({"sidecars": [template(json!({"volumes": [{"name": "v", "configMap": {"name": "c", "defaultMode": "0644"}}]}))]}), "sidecars[0].volumes[0].configMap.defaultMode: invalid type")]
     #[case::volume_projection_type(json!({"sidecars": [template(json!({"volumes": [{"name": "v", "projected": {"sources": [{"serviceAccountToken": {"path": "t", "expirationSeconds": "1h"}}]}}]}))]}), "sidecars[0].volumes[0].projected.sources[0].serviceAccountToken.expirationSeconds: invalid type")]
     #[case::ephemeral_spec_type(json!({"sidecars": [template(json!({"volumes": [{"name": "v", "ephemeral": {"volumeClaimTemplate": {"spec": {"accessModes": "ReadWriteOnce"}}}}]}))]}), "sidecars[0].volumes[0].ephemeral.volumeClaimTemplate.spec.accessModes: invalid type")]
