@@ -242,7 +242,7 @@ fn require_label(support: &NativeSupport, workload: &Workload, plan: &mut Plan) 
         plan.add(Edit::Insert {
             list: terms_at,
             at: At::End,
-            value: json!({"matchExpressions": [support.label_requirement]}),
+            value: json!({"matchExpressions": [support.label_requirement]}).into(),
         });
         return;
     }
@@ -255,7 +255,7 @@ fn require_label(support: &NativeSupport, workload: &Workload, plan: &mut Plan) 
             plan.add(Edit::Insert {
                 list: under(&under(&terms_at, &index.to_string()), "matchExpressions"),
                 at: At::End,
-                value: support.label_requirement.clone(),
+                value: support.label_requirement.clone().into(),
             });
         }
     }

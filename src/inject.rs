@@ -5,6 +5,8 @@
 //! pod (`recognise`) is not injected again, so evaluating our own output adds
 //! nothing.
 
+use std::rc::Rc;
+
 use serde::Serialize;
 use serde_json::Value;
 
@@ -157,7 +159,7 @@ struct Pass<'x> {
     chosen: &'x [&'x Template],
     /// `initContainers` as they will be after the templates so far.
     init: InitSlots<'x, 'x>,
-    added_volumes: Vec<(&'x str, &'x Value)>,
+    added_volumes: Vec<(&'x str, &'x Rc<Value>)>,
     /// Per regular container, what this pass adds: (mount names, mount paths, env names).
     app_added: Vec<(Vec<&'x str>, Vec<&'x str>, Vec<&'x str>)>,
     injected: Vec<&'x Template>,
@@ -317,9 +319,9 @@ impl<'x> Pass<'x> {
     fn new_volumes(
         &self,
         template: &'x Template,
-        handshake: Option<(&'x str, &'x Value)>,
+        handshake: Option<(&'x str, &'x Rc<Value>)>,
         plan: &mut Plan,
-    ) -> Result<Vec<(&'x str, &'x Value)>, Skip> {
+    ) -> Result<Vec<(&'x str, &'x Rc<Value>)>, Skip> {
         let spec = &self.workload.spec;
         let pod_has = |name: &str| spec.volume(name).or_else(|| find(&self.added_volumes, name));
         let mut new_volumes = Vec::new();
@@ -386,7 +388,8 @@ impl<'x> Pass<'x> {
                 &self.injected,
                 mode,
                 why.as_deref(),
-            )),
+            ))
+            .into(),
         });
     }
 }
@@ -533,8 +536,8 @@ fn at_most(names: &[&str], shown: usize) -> String {
     }
 }
 
-fn find<'v>(volumes: &[(&str, &'v Value)], name: &str) -> Option<&'v Value> {
-    volumes.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+fn find<'v>(volumes: &[(&str, &'v Rc<Value>)], name: &str) -> Option<&'v Value> {
+    volumes.iter().find(|(n, _)| *n == name).map(|(_, v)| &***v)
 }
 
 /// The status annotation: what earlier passes recorded (when readable) plus this pass.

@@ -279,7 +279,7 @@ fn turn_on(mesh: Mesh, switch: Switch, why: &str, workload: &Workload, nodes: &N
                 plan.edits.push(Edit::Set {
                     map: under(&workload.metadata_pointer, "annotations"),
                     key: key.to_owned(),
-                    value: Value::from("true"),
+                    value: Value::from("true").into(),
                 });
                 plan.warn(format!(
                     "annotation {key}: \"true\" added so that {} injects its proxy {:?} as a native sidecar and \

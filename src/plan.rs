@@ -7,6 +7,7 @@
 //! sent can be lost.
 
 use std::borrow::Cow;
+use std::rc::Rc;
 
 use serde_json::{Map, Value};
 
@@ -18,13 +19,21 @@ pub enum At {
 }
 
 /// One addition to the request object. Pointers are RFC 6901 JSON pointers;
-/// missing objects and lists on the way are created.
+/// missing objects and lists on the way are created. Values are shared with
+/// the compiled settings they come from: applying an edit moves its value into
+/// the object when nothing else holds it (the settings are compiled for one
+/// request and gone by then), and copies it only when it goes in more than
+/// once (an env var added to every container).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Edit {
     /// Insert `value` into the list at `list`.
-    Insert { list: String, at: At, value: Value },
+    Insert { list: String, at: At, value: Rc<Value> },
     /// Set `key` of the map at `map` to `value`.
-    Set { map: String, key: String, value: Value },
+    Set {
+        map: String,
+        key: String,
+        value: Rc<Value>,
+    },
     /// Take entry `index` out of the list `containers`, give it
     /// `restartPolicy: Always` and insert it, otherwise untouched, into the
     /// list `init_containers`: a legacy sidecar made native.
@@ -104,12 +113,12 @@ pub fn apply(edits: impl IntoIterator<Item = Edit>, object: &mut Value) -> Resul
 fn apply_each(edits: impl IntoIterator<Item = Edit>, object: &mut Value) -> Result<(), String> {
     for edit in edits {
         match edit {
-            Edit::Insert { list, at, value } => insert(object, &list, at, value)?,
+            Edit::Insert { list, at, value } => insert(object, &list, at, owned(value))?,
             Edit::Set { map, key, value } => {
                 container_at(object, &map, || Value::Object(Map::new()))?
                     .as_object_mut()
                     .ok_or_else(|| format!("{map} is not a map"))?
-                    .insert(key, value);
+                    .insert(key, owned(value));
             }
             Edit::MakeNativeSidecar {
                 containers,
@@ -133,6 +142,11 @@ fn apply_each(edits: impl IntoIterator<Item = Edit>, object: &mut Value) -> Resu
         }
     }
     Ok(())
+}
+
+/// An edit's value, moved out when this edit holds the last reference.
+fn owned(value: Rc<Value>) -> Value {
+    Rc::try_unwrap(value).unwrap_or_else(|shared| (*shared).clone())
 }
 
 fn insert(object: &mut Value, list: &str, at: At, value: Value) -> Result<(), String> {
@@ -261,17 +275,17 @@ mod tests {
                 Edit::Insert {
                     list: "/spec/initContainers".into(),
                     at: At::Index(0),
-                    value: json!({"name": "s"}),
+                    value: json!({"name": "s"}).into(),
                 },
                 Edit::Insert {
                     list: "/spec/containers/0/env".into(),
                     at: At::End,
-                    value: json!({"name": "E"}),
+                    value: json!({"name": "E"}).into(),
                 },
                 Edit::Set {
                     map: "/metadata/annotations".into(),
                     key: "example.io/k".into(),
-                    value: json!("v"),
+                    value: json!("v").into(),
                 },
             ],
             ..Plan::default()
@@ -293,7 +307,7 @@ mod tests {
             edits: vec![Edit::Insert {
                 list: list.into(),
                 at,
-                value: json!(1),
+                value: json!(1).into(),
             }],
             ..Plan::default()
         };
@@ -348,7 +362,7 @@ mod tests {
             edits: vec![Edit::Insert {
                 list: "/a~1b/c~0d".into(),
                 at: At::End,
-                value: json!(1),
+                value: json!(1).into(),
             }],
             ..Plan::default()
         };

@@ -6,6 +6,7 @@
 //! no other module of the policy.
 
 use std::fmt;
+use std::rc::Rc;
 
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -112,30 +113,31 @@ pub struct Template {
     pub position: Position,
     pub container_name: String,
     /// The init container to insert: the operator's container with
-    /// `restartPolicy: Always` and the injection marker.
-    pub native_container: Value,
+    /// `restartPolicy: Always` and the injection marker. (The objects a
+    /// template inserts are shared with the plan's edits: see `plan::Edit`.)
+    pub native_container: Rc<Value>,
     /// The regular container of the legacy mode, when a strategy may use it.
-    pub legacy_container: Option<Value>,
+    pub legacy_container: Option<Rc<Value>>,
     /// The universal injector's copies, when a strategy may use them.
     pub twins: Option<Twins>,
     /// `(name, definition)` of the volumes the pod needs.
-    pub volumes: Vec<(String, Value)>,
+    pub volumes: Vec<(String, Rc<Value>)>,
     /// Every volume a mount of this template names (the sidecar's and the app containers').
     pub mounted_volumes: Vec<String>,
     /// `(volume name, mountPath, entry)` to add to every regular container.
-    pub app_mounts: Vec<(String, String, Value)>,
+    pub app_mounts: Vec<(String, String, Rc<Value>)>,
     /// `(name, entry)` to add to every regular container.
-    pub app_env: Vec<(String, Value)>,
+    pub app_env: Vec<(String, Rc<Value>)>,
 }
 
 impl Template {
     /// Every container this template may write into a pod.
     pub fn forms(&self) -> impl Iterator<Item = &Value> {
         [
-            Some(&self.native_container),
-            self.legacy_container.as_ref(),
-            self.twins.as_ref().map(|t| &t.native),
-            self.twins.as_ref().map(|t| &t.legacy),
+            Some(&*self.native_container),
+            self.legacy_container.as_deref(),
+            self.twins.as_ref().map(|t| &*t.native),
+            self.twins.as_ref().map(|t| &*t.legacy),
         ]
         .into_iter()
         .flatten()
@@ -157,12 +159,12 @@ const HANDSHAKE_PATH: &str = "/var/run/native-sidecar";
 #[derive(Debug, Clone)]
 pub struct Twins {
     /// The emptyDir both copies mount.
-    pub volume: Value,
+    pub volume: Rc<Value>,
     /// Init container, `restartPolicy: Always`, named as the template's container.
-    pub native: Value,
+    pub native: Rc<Value>,
     /// Regular container, named `<name>-legacy`: it runs the sidecar where
     /// the native copy cannot, and idles otherwise.
-    pub legacy: Value,
+    pub legacy: Rc<Value>,
 }
 
 /// Suffix of the regular copy's name.
@@ -218,9 +220,9 @@ pub fn universal_twins(native: &Map<String, Value>, template_id: &str, wait_seco
         env.retain(|e| e.get("name").and_then(Value::as_str) != Some(MARKER_ENV));
     }
     Twins {
-        volume: json!({"name": HANDSHAKE_VOLUME, "emptyDir": {}}),
-        native: Value::Object(wrapped("native")),
-        legacy: Value::Object(legacy),
+        volume: json!({"name": HANDSHAKE_VOLUME, "emptyDir": {}}).into(),
+        native: Value::Object(wrapped("native")).into(),
+        legacy: Value::Object(legacy).into(),
     }
 }
 

@@ -2,6 +2,7 @@
 //! containers they insert, names and image prefixes normalised, once.
 
 use std::collections::HashSet;
+use std::rc::Rc;
 
 use serde_json::{Map, Value};
 
@@ -185,7 +186,7 @@ fn template(
     }
     let legacy_container = support
         .may_use_legacy()
-        .then(|| template::legacy_container(container.clone(), &id));
+        .then(|| template::legacy_container(container.clone(), &id).into());
     let native_container = template::native_container(container, &id);
     let twins = match (support.may_use_universal(), native_container.as_object()) {
         (true, Some(native)) => Some(template::universal_twins(native, &id, handshake_seconds)),
@@ -197,7 +198,7 @@ fn template(
         position,
         legacy_container,
         twins,
-        native_container,
+        native_container: native_container.into(),
         container_name,
         volumes,
         mounted_volumes,
@@ -248,8 +249,8 @@ fn sidecar_container(
 fn template_volumes(
     volumes: Vec<Map<String, Value>>,
     path: &Path,
-) -> Result<Vec<(String, Value)>, SettingsError> {
-    let mut compiled: Vec<(String, Value)> = Vec::new();
+) -> Result<Vec<(String, Rc<Value>)>, SettingsError> {
+    let mut compiled: Vec<(String, Rc<Value>)> = Vec::new();
     let list = Path::Key(path, "volumes");
     for (i, volume) in volumes.into_iter().enumerate() {
         let at = Path::Key(&Path::Index(&list, i), "name");
@@ -258,19 +259,19 @@ fn template_volumes(
         if compiled.iter().any(|(known, _)| *known == name) {
             return Err(fault(at, format!("duplicate volume {name:?}")));
         }
-        compiled.push((name, Value::Object(volume)));
+        compiled.push((name, Value::Object(volume).into()));
     }
     Ok(compiled)
 }
 
 /// What the template adds to every regular container: `(volume name,
 /// mountPath, entry)` of its mounts, `(name, entry)` of its env vars.
-type AppAdditions = (Vec<(String, String, Value)>, Vec<(String, Value)>);
+type AppAdditions = (Vec<(String, String, Rc<Value>)>, Vec<(String, Rc<Value>)>);
 
 fn app_additions(app_containers: AppContainers, path: &Path) -> Result<AppAdditions, SettingsError> {
     let additions = Path::Key(path, "appContainers");
     let mounts = Path::Key(&additions, "volumeMounts");
-    let mut app_mounts: Vec<(String, String, Value)> = Vec::new();
+    let mut app_mounts: Vec<(String, String, Rc<Value>)> = Vec::new();
     for (i, mount) in app_containers.volume_mounts.into_iter().enumerate() {
         let at = Path::Index(&mounts, i);
         let (name, mount_path) = (
@@ -289,10 +290,10 @@ fn app_additions(app_containers: AppContainers, path: &Path) -> Result<AppAdditi
                 format!("duplicate mountPath {mount_path:?}"),
             ));
         }
-        app_mounts.push((name, mount_path, Value::Object(mount)));
+        app_mounts.push((name, mount_path, Value::Object(mount).into()));
     }
     let variables = Path::Key(&additions, "env");
-    let mut app_env: Vec<(String, Value)> = Vec::new();
+    let mut app_env: Vec<(String, Rc<Value>)> = Vec::new();
     for (i, env) in app_containers.env.into_iter().enumerate() {
         let at = Path::Index(&variables, i);
         let name = text(&env, "name").to_owned();
@@ -305,7 +306,7 @@ fn app_additions(app_containers: AppContainers, path: &Path) -> Result<AppAdditi
                 format!("duplicate variable {name:?}"),
             ));
         }
-        app_env.push((name, Value::Object(env)));
+        app_env.push((name, Value::Object(env).into()));
     }
     Ok((app_mounts, app_env))
 }

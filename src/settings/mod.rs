@@ -471,7 +471,7 @@ mod tests {
             .expect("valid");
         let template = compiled.templates.first().expect("one template");
         assert_eq!(
-            template.native_container,
+            *template.native_container,
             json!({"name": "shipper", "image": "fluent/fluent-bit:3", "futureField": 7, "restartPolicy": "Always",
                    "env": [{"name": "A", "value": "1"}, {"name": "KUBEWARDEN_NATIVE_SIDECAR", "value": "log"}],
                    "volumeMounts": [{"name": "pod-vol", "mountPath": "/p"}]})
