@@ -409,12 +409,18 @@ impl<'a> Container<'a> {
             .filter_map(Value::as_str)
     }
 
+    /// The `env` entry named `name` (the injection runs this for every
+    /// variable and container: only names are read until one matches).
+    fn env_entry(&self, name: &str) -> Option<&'a Value> {
+        self.list("env").find(|e| string(e, "name") == name)
+    }
+
     pub fn env_value(&self, name: &str) -> Option<&'a str> {
-        self.env().find(|(n, _)| *n == name).and_then(|(_, v)| v)
+        self.env_entry(name)?.get("value")?.as_str()
     }
 
     pub fn has_env(&self, name: &str) -> bool {
-        self.env().any(|(n, _)| n == name)
+        self.env_entry(name).is_some()
     }
 }
 
