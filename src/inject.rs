@@ -537,7 +537,7 @@ fn at_most(names: &[&str], shown: usize) -> String {
 }
 
 fn find<'v>(volumes: &[(&str, &'v Rc<Value>)], name: &str) -> Option<&'v Value> {
-    volumes.iter().find(|(n, _)| *n == name).map(|(_, v)| &***v)
+    volumes.iter().find(|(n, _)| *n == name).map(|&(_, v)| &**v)
 }
 
 /// The status annotation: what earlier passes recorded (when readable) plus this pass.
