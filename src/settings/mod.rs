@@ -254,37 +254,29 @@ pub struct AppContainers {
 }
 
 impl Settings {
-    // Tracking the path of every field costs half the reading, and the
-    // policy module reads its settings with every request (they were checked
-    // when it loaded): both readers below read a map plainly, and again with
-    // the path tracked only to name a misfit.
-
-    /// Reads settings as Kubewarden hands them over (`null` when none were given).
+    /// Reads settings as Kubewarden hands them over (`null` when none were
+    /// given), tracking the path of every field to name a misfit: what the
+    /// front ends that hold settings as a `Value` read, once each.
     pub fn from_value(value: &Value) -> Result<Settings, SettingsError> {
-        match value {
-            Value::Object(_) => Settings::deserialize(value).or_else(|_| Settings::traced(value)),
-            _ => Settings::traced(value),
-        }
-    }
-
-    /// Reads settings from their JSON text, as the policy module gets them:
-    /// a map straight into the types, without a `Value` built to be copied.
-    pub fn from_json(text: &[u8]) -> Result<Settings, SettingsError> {
-        match is_json_map(text).then(|| serde_json::from_slice(text)) {
-            Some(Ok(settings)) => Ok(settings),
-            _ => serde_json::from_slice::<Value>(text)
-                .map_err(|e| checks::fault("", format!("not JSON: {e}")))
-                .and_then(|value| Settings::traced(&value)),
-        }
-    }
-
-    /// Reads settings tracking the path of every field, to name a misfit.
-    fn traced(value: &Value) -> Result<Settings, SettingsError> {
         match value {
             Value::Null => Ok(Settings::default()),
             // serde would read a list as the fields in order: refuse it plainly.
             Value::Object(_) => checks::typed(value, ""),
             _ => Err(checks::fault("", "settings must be a map of keys to values")),
+        }
+    }
+
+    /// Reads settings from their JSON text, as the policy module gets them
+    /// with every request: a map straight into the types, without a `Value`
+    /// built to be copied, and without tracking the path of every field
+    /// (half the reading); anything else, and a misfit to be named, through
+    /// `from_value`.
+    pub fn from_json(text: &[u8]) -> Result<Settings, SettingsError> {
+        match is_json_map(text).then(|| serde_json::from_slice(text)) {
+            Some(Ok(settings)) => Ok(settings),
+            _ => serde_json::from_slice::<Value>(text)
+                .map_err(|e| checks::fault("", format!("not JSON: {e}")))
+                .and_then(|value| Settings::from_value(&value)),
         }
     }
 
