@@ -3,7 +3,9 @@
 //! request object itself is changed (through `Plan::apply_to`); `decide` only
 //! ever applies edits to a copy, to plan on top of them.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -13,7 +15,7 @@ use crate::cluster::Cluster;
 use crate::decide::decide;
 use crate::plan::Plan;
 use crate::request::Request;
-use crate::settings::{Settings, is_json_map};
+use crate::settings::{Compiled, Settings, SettingsError, is_json_map};
 
 /// What the policy answers about one request: Kubewarden's
 /// `ValidationResponse`, field for field and serialised the same way (so the
@@ -113,7 +115,7 @@ pub fn evaluate(payload: &[u8], cluster: &dyn Cluster) -> Verdict {
         Ok(payload) => payload,
         Err(message) => return respond_rejected(message),
     };
-    let plan = match Settings::from_json(payload.settings()).and_then(Settings::compile) {
+    let plan = match COMPILED.with_borrow_mut(|cache| cache.compile(payload.settings())) {
         Err(e) => Plan::rejected(e.to_string()),
         Ok(compiled) => match Request::from_admission_request(&payload.request) {
             Ok(request) => decide(&compiled, &request, cluster),
@@ -122,6 +124,46 @@ pub fn evaluate(payload: &[u8], cluster: &dyn Cluster) -> Verdict {
     };
     let object = payload.request.get_mut("object").map(Value::take);
     respond(plan, object)
+}
+
+thread_local! {
+    static COMPILED: RefCell<SettingsCache> = RefCell::default();
+}
+
+/// The settings compiled for the requests of one instance. Kubewarden sends
+/// the settings with every request; a host that keeps its instance (`kwctl
+/// run` and `kwctl bench`, the readiness report, the playground) would
+/// compile the same text again each time. The policy-server instead
+/// instantiates the module for every evaluation, so there each request is an
+/// instance's first: then the cache only copies the settings' text, and does
+/// not keep the compiled settings, which are dropped before the plan is
+/// applied so that the values a template inserts move into the pod instead
+/// of being copied (`plan::owned`). They are kept from the second request
+/// with the same text on, and then shared.
+#[derive(Default)]
+pub struct SettingsCache {
+    text: Vec<u8>,
+    compiled: Option<Rc<Compiled>>,
+}
+
+impl SettingsCache {
+    /// The settings in `text`, compiled (or the error naming the field at
+    /// fault, which is never kept).
+    pub fn compile(&mut self, text: &[u8]) -> Result<Rc<Compiled>, SettingsError> {
+        if self.text != text {
+            self.compiled = None;
+            let compiled = Rc::new(Settings::from_json(text)?.compile()?);
+            self.text.clear();
+            self.text.extend_from_slice(text);
+            return Ok(compiled);
+        }
+        if let Some(compiled) = &self.compiled {
+            return Ok(Rc::clone(compiled));
+        }
+        let compiled = Rc::new(Settings::from_json(text)?.compile()?);
+        self.compiled = Some(Rc::clone(&compiled));
+        Ok(compiled)
+    }
 }
 
 /// Turns a plan into the response: rejected, accepted, or accepted with the
@@ -159,4 +201,60 @@ fn respond(mut plan: Plan, object: Option<Value>) -> Verdict {
 
 fn respond_rejected(message: String) -> Verdict {
     respond(Plan::rejected(message), None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct NoCluster;
+
+    impl Cluster for NoCluster {
+        fn get_resource(&self, _: &str, _: &str, _: &str, _: &str, _: &[&str]) -> Result<Value, String> {
+            Err("no cluster".to_owned())
+        }
+        fn list_all(&self, _: &str, _: &str, _: &[&str]) -> Result<Vec<Value>, String> {
+            Err("no cluster".to_owned())
+        }
+    }
+
+    const INJECTOR: &str = include_str!("../tests/fixtures/settings/injector.json");
+
+    #[test]
+    fn settings_are_kept_from_the_second_request_with_the_same_text() {
+        let mut cache = SettingsCache::default();
+        let first = cache.compile(INJECTOR.as_bytes()).expect("compiles");
+        assert_eq!(
+            Rc::strong_count(&first),
+            1,
+            "an instance's first request keeps nothing"
+        );
+        let second = cache.compile(INJECTOR.as_bytes()).expect("compiles");
+        assert_eq!(Rc::strong_count(&second), 2, "the second keeps what it compiled");
+        let third = cache.compile(INJECTOR.as_bytes()).expect("compiles");
+        assert!(Rc::ptr_eq(&second, &third), "the third compiles nothing");
+
+        let other = cache.compile(b"{}").expect("compiles");
+        assert_eq!(Rc::strong_count(&other), 1);
+        assert_eq!(Rc::strong_count(&third), 2, "other settings drop what was kept");
+        assert!(cache.compile(br#"{"mutate": 1}"#).is_err());
+        let again = cache.compile(b"{}").expect("compiles");
+        assert_eq!(
+            Rc::strong_count(&again),
+            2,
+            "an error is not kept, nor forgets the text before it"
+        );
+    }
+
+    #[test]
+    fn an_instance_answers_the_same_request_the_same_whether_it_compiles_or_reuses() {
+        let request = include_str!("../tests/fixtures/requests/pod-create-plain.json");
+        let payload = format!(r#"{{"settings": {INJECTOR}, "request": {request}}}"#);
+        let answers: Vec<String> = (0..3)
+            .map(|_| serde_json::to_string(&evaluate(payload.as_bytes(), &NoCluster)).expect("serialises"))
+            .collect();
+        assert!(answers[0].contains("mutated_object"), "{}", answers[0]);
+        assert_eq!(answers[0], answers[1]);
+        assert_eq!(answers[1], answers[2]);
+    }
 }
