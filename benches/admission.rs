@@ -341,14 +341,35 @@ fn main() {
     phases.bench_function("decide", |b| {
         b.iter(|| decide(black_box(&injector), black_box(&view), &NoCluster))
     });
-    // The host's own work (policy-evaluator's, natively): the payload it
-    // sends, and what it does with the answer (read it, diff the pod).
-    phases.bench_function("host-send", |b| {
-        b.iter(|| host_payload(black_box(&settings), black_box(&request)))
-    });
-    for ((suffix, _), warm) in modules.iter().zip([&policy, &floor, &mutating_floor]) {
+    // Where each module's time goes on the typical pod, in a warm instance:
+    // the payload the host sends and what it does with the answer (read it,
+    // diff the pod), both policy-evaluator's work, natively; between them the
+    // module's call. Each module with the settings it is measured with above.
+    let official_instances: Vec<Policy> = officials.iter().map(|(_, linked, _)| instance(linked)).collect();
+    let split = [
+        ("", &policy),
+        ("-floor", &floor),
+        ("-mutating-floor", &mutating_floor),
+    ]
+    .map(|(suffix, warm)| (suffix.to_owned(), warm, &settings))
+    .into_iter()
+    .chain(
+        officials
+            .iter()
+            .zip(&official_instances)
+            .map(|((name, _, own), warm)| (format!("-{name}"), warm, own)),
+    );
+    for (suffix, warm, settings) in split {
+        let sent = host_payload(settings, &request).expect("a payload");
+        let answer = warm.call("validate", sent.as_bytes()).expect("an answer");
+        phases.bench_function(format!("host-send{suffix}"), |b| {
+            b.iter(|| host_payload(black_box(settings), black_box(&request)))
+        });
         phases.bench_function(format!("guest{suffix}"), |b| {
-            b.iter(|| warm.call("validate", black_box(&bytes)))
+            b.iter(|| warm.call("validate", black_box(sent.as_bytes())))
+        });
+        phases.bench_function(format!("host{suffix}"), |b| {
+            b.iter(|| read_answer(black_box(&answer), black_box(&request)))
         });
     }
     // The policy-server instantiates the module afresh for every evaluation:
@@ -359,10 +380,6 @@ fn main() {
             b.iter(|| instance(linked).call("validate", black_box(&bytes)))
         });
     }
-    let answer_bytes = serde_json::to_vec(&evaluate(&bytes, &NoCluster)).expect("an answer");
-    phases.bench_function("host", |b| {
-        b.iter(|| read_answer(black_box(&answer_bytes), black_box(&request)))
-    });
     phases.finish();
 
     let largest_settings = [
@@ -446,19 +463,32 @@ fn main() {
             )
         }
     });
-    for (name, id) in [
-        ("SDK floor", "typical-pod-floor"),
-        ("SDK mutating floor", "typical-pod-mutating-floor"),
-        ("native-sidecar-policy, injecting", "typical-pod-policy"),
+    // Every module measured on the typical pod: its name, its id in the
+    // `wasm` and `new-instance` groups, and the suffix of its `phases` split.
+    let typical: Vec<(&str, &str, Option<String>)> = [
+        ("SDK floor", "typical-pod-floor", Some("-floor")),
+        (
+            "SDK mutating floor",
+            "typical-pod-mutating-floor",
+            Some("-mutating-floor"),
+        ),
+        ("native-sidecar-policy, injecting", "typical-pod-policy", Some("")),
         (
             "native-sidecar-policy, validating",
             "typical-pod-validated-policy",
+            None,
         ),
     ]
+    .map(|(name, id, suffix)| (name, id, suffix.map(str::to_owned)))
     .into_iter()
-    .chain(officials.iter().map(|(name, _, _)| (*name, *name)))
-    {
-        let what = answers.get(id).map_or("", String::as_str);
+    .chain(
+        officials
+            .iter()
+            .map(|(name, _, _)| (*name, *name, Some(format!("-{name}")))),
+    )
+    .collect();
+    for (name, id, _) in &typical {
+        let what = answers.get(*id).map_or("", String::as_str);
         let [warm, new] = columns.each_ref().map(|column| column(id));
         println!("  {name:34} {warm} | {new}  {what}");
     }
@@ -483,24 +513,28 @@ fn main() {
         "  compiling the settings, which an instance's first request does: {}",
         human(mean_ns("phases", "settings-compile"))
     );
+    println!("\ntypical pod, where each module's time goes in a warm instance (the host's parts natively):");
     println!(
-        "\ntypical pod's injection as policy-evaluator runs it ({}):",
-        human(mean_ns("wasm", "typical-pod-policy"))
+        "  {:34} {:>10} {:>14} {:>18} {:>9}",
+        "", "host sends", "module's call", "host reads, diffs", "whole"
     );
-    for (what, id) in [
-        ("the host serialises the payload (natively)", "host-send"),
-        ("the module's validate under wasmtime", "guest"),
-        ("  the SDK floor's, for comparison", "guest-floor"),
-        ("  the SDK mutating floor's", "guest-mutating-floor"),
-        (
-            "the same in a new instance, as the policy-server runs it",
-            "fresh-guest",
-        ),
-        ("  the SDK floor's", "fresh-guest-floor"),
-        ("  the SDK mutating floor's", "fresh-guest-mutating-floor"),
-        ("the host reads the answer, diffs the pod (natively)", "host"),
+    for (name, id, suffix) in &typical {
+        let Some(suffix) = suffix else { continue };
+        let [send, guest, host] =
+            ["host-send", "guest", "host"].map(|phase| human(mean_ns("phases", &format!("{phase}{suffix}"))));
+        let whole = human(mean_ns("wasm", id));
+        println!("  {name:34} {send:>10} {guest:>14} {host:>18} {whole:>9}");
+    }
+    println!("the module's call in a new instance, as the policy-server runs it:");
+    for (name, suffix) in [
+        ("native-sidecar-policy, injecting", ""),
+        ("SDK floor", "-floor"),
+        ("SDK mutating floor", "-mutating-floor"),
     ] {
-        println!("  {what:52} {:>9}", human(mean_ns("phases", id)));
+        println!(
+            "  {name:34} {:>10}",
+            human(mean_ns("phases", &format!("fresh-guest{suffix}")))
+        );
     }
     println!();
     println!("module size: {} bytes", module_bytes.len());
