@@ -525,7 +525,7 @@ fn main() {
         let whole = human(mean_ns("wasm", id));
         println!("  {name:34} {send:>10} {guest:>14} {host:>18} {whole:>9}");
     }
-    println!("the module's call in a new instance, as the policy-server runs it:");
+    println!("instantiating the module and calling it, as the policy-server does for every evaluation:");
     for (name, suffix) in [
         ("native-sidecar-policy, injecting", ""),
         ("SDK floor", "-floor"),
