@@ -22,7 +22,7 @@ pub struct SettingsError {
 
 impl fmt::Display for SettingsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.path.is_empty() || self.path == "." {
+        if self.path.is_empty() {
             write!(f, "invalid settings: {}", self.problem)
         } else {
             write!(f, "invalid settings: {}: {}", self.path, self.problem)
@@ -37,23 +37,27 @@ pub(super) fn fault(path: impl fmt::Display, problem: impl Into<String>) -> Sett
     }
 }
 
-/// Deserialises `value` as `T`, naming the path (under `path`) of the first
-/// field that does not fit.
-pub(super) fn typed<'v, T: DeserializeOwned>(value: &'v Value, path: &str) -> Result<T, SettingsError> {
+/// Deserialises `value` as `T`, naming the path (under `path`, or from the
+/// settings' root when `None`) of the first field that does not fit.
+pub(super) fn typed<'v, T: DeserializeOwned>(
+    value: &'v Value,
+    path: Option<&Path>,
+) -> Result<T, SettingsError> {
     serde_path_to_error::deserialize::<&'v Value, T>(value).map_err(|e| {
         let inner = e.path().to_string();
-        let full = match inner.as_str() {
-            "." => path.to_owned(),
-            _ if path.is_empty() => inner,
-            _ => format!("{path}.{inner}"),
+        let full = match (path, inner.as_str()) {
+            (Some(path), ".") => path.to_string(),
+            (Some(path), _) => Path::Key(path, &inner).to_string(),
+            (None, ".") => String::new(),
+            (None, _) => inner,
         };
         fault(full, e.into_inner().to_string())
     })
 }
 
 /// The type check of one Kubernetes object of a template (at load time only).
-fn check_type<T: DeserializeOwned>(object: &Map<String, Value>, path: &str) -> Result<(), SettingsError> {
-    typed::<T>(&Value::Object(object.clone()), path).map(drop)
+fn check_type<T: DeserializeOwned>(object: &Map<String, Value>, path: &Path) -> Result<(), SettingsError> {
+    typed::<T>(&Value::Object(object.clone()), Some(path)).map(drop)
 }
 
 /// The type check of a volume, field by field, each source with its
@@ -63,14 +67,14 @@ fn check_type<T: DeserializeOwned>(object: &Map<String, Value>, path: &str) -> R
 /// refuses the rest). The whole `Volume` would link `ObjectMeta`, its
 /// timestamps and a date-time library with it: 146 KB of module (measured),
 /// for fields no sidecar template sets.
-fn check_volume(volume: &Map<String, Value>, path: &str) -> Result<(), SettingsError> {
-    fn source<T: DeserializeOwned>(value: &Value, path: &str) -> Result<(), SettingsError> {
-        typed::<Option<T>>(value, path).map(drop)
+fn check_volume(volume: &Map<String, Value>, path: &Path) -> Result<(), SettingsError> {
+    fn source<T: DeserializeOwned>(value: &Value, path: &Path) -> Result<(), SettingsError> {
+        typed::<Option<T>>(value, Some(path)).map(drop)
     }
     for (key, value) in volume {
-        let at = format!("{path}.{key}");
+        let at = Path::Key(path, key);
         match key.as_str() {
-            "name" => typed::<String>(value, &at).map(drop),
+            "name" => typed::<String>(value, Some(&at)).map(drop),
             "awsElasticBlockStore" => source::<core::AWSElasticBlockStoreVolumeSource>(value, &at),
             "azureDisk" => source::<core::AzureDiskVolumeSource>(value, &at),
             "azureFile" => source::<core::AzureFileVolumeSource>(value, &at),
@@ -137,16 +141,20 @@ struct ClaimTemplateMetadata {
 /// a misfit (`container.ports[0].containerPort: invalid type`). It runs when
 /// the policy loads (`validate_settings`); compiling, which runs with every
 /// request, reads the fields it needs from the raw JSON.
-pub(super) fn template_types(template: &SidecarTemplate, path: &str) -> Result<(), SettingsError> {
-    check_type::<Container>(&template.container, &format!("{path}.container"))?;
+pub(super) fn template_types(template: &SidecarTemplate, path: &Path) -> Result<(), SettingsError> {
+    check_type::<Container>(&template.container, &Path::Key(path, "container"))?;
+    let volumes = Path::Key(path, "volumes");
     for (i, volume) in template.volumes.iter().enumerate() {
-        check_volume(volume, &format!("{path}.volumes[{i}]"))?;
+        check_volume(volume, &Path::Index(&volumes, i))?;
     }
+    let app_containers = Path::Key(path, "appContainers");
+    let mounts = Path::Key(&app_containers, "volumeMounts");
     for (i, mount) in template.app_containers.volume_mounts.iter().enumerate() {
-        check_type::<VolumeMount>(mount, &format!("{path}.appContainers.volumeMounts[{i}]"))?;
+        check_type::<VolumeMount>(mount, &Path::Index(&mounts, i))?;
     }
-    for (i, env) in template.app_containers.env.iter().enumerate() {
-        check_type::<EnvVar>(env, &format!("{path}.appContainers.env[{i}]"))?;
+    let env = Path::Key(&app_containers, "env");
+    for (i, entry) in template.app_containers.env.iter().enumerate() {
+        check_type::<EnvVar>(entry, &Path::Index(&env, i))?;
     }
     Ok(())
 }

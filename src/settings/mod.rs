@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 pub use checks::{SettingsError, kubelet_minor};
 pub use compiled::{Compiled, NativeSupport, SidecarMatcher};
 
+use crate::path::Path;
 use crate::template::{Injection, Position, SUPPORTED_NODE_LABEL};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -261,7 +262,7 @@ impl Settings {
         match value {
             Value::Null => Ok(Settings::default()),
             // serde would read a list as the fields in order: refuse it plainly.
-            Value::Object(_) => checks::typed(value, ""),
+            Value::Object(_) => checks::typed(value, None),
             _ => Err(checks::fault("", "settings must be a map of keys to values")),
         }
     }
@@ -295,7 +296,9 @@ impl Settings {
         self.sidecars
             .iter()
             .enumerate()
-            .try_for_each(|(i, template)| checks::template_types(template, &format!("sidecars[{i}]")))
+            .try_for_each(|(i, template)| {
+                checks::template_types(template, &Path::Index(&Path::Root("sidecars"), i))
+            })
             .and_then(|()| self.clone().compile().map(drop))
             .map_err(|e| e.to_string())
     }
