@@ -1,6 +1,8 @@
 //! Where a field is, for messages: `sidecars[0].container.image`,
-//! `request.object.spec.containers[2]`. Built for every field read, on every
-//! request, but only turned into text when a message names the field.
+//! `request.object.spec.containers[2]`. Built for every field read (of the
+//! request and the settings, on every request; of the templates' Kubernetes
+//! objects, when the policy loads), but only turned into text when a message
+//! names the field.
 
 use std::fmt;
 
