@@ -13,10 +13,13 @@
 //! - new-instance: the same on the typical pod with every module instantiated
 //!   afresh for each request, as the policy-server runs every evaluation;
 //! - where the time of the typical pod's injection goes: natively, parsing the
-//!   payload, reading and compiling the settings, deciding, and the rest
-//!   (applying the plan and serialising the response); under wasmtime, the
-//!   host's serialising, the module's call (warm, and in a fresh instance as the
-//!   policy-server runs it) beside the floors', the host's reading and diffing;
+//!   payload, the settings (compiled, as an instance's first request does, and
+//!   reused, as a warm instance does: `SettingsCache`), deciding, and the rest
+//!   (applying the plan and serialising the response); under wasmtime, for
+//!   this module, the floors and the official policies alike, the host's
+//!   serialising, the module's call and the host's reading and diffing (warm),
+//!   and instantiating and calling in a fresh instance, as the policy-server
+//!   does;
 //! - cold start: compile + link + instantiate the module, instantiate it (and
 //!   the floor); `validate_settings` on the largest shipped settings;
 //! - peak linear memory of the large pod, found by capping the instance's memory.

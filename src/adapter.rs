@@ -150,18 +150,18 @@ impl SettingsCache {
     /// The settings in `text`, compiled (or the error naming the field at
     /// fault, which is never kept).
     pub fn compile(&mut self, text: &[u8]) -> Result<Rc<Compiled>, SettingsError> {
-        if self.text != text {
-            self.compiled = None;
-            let compiled = Rc::new(Settings::from_json(text)?.compile()?);
-            self.text.clear();
-            self.text.extend_from_slice(text);
-            return Ok(compiled);
-        }
-        if let Some(compiled) = &self.compiled {
+        let seen = self.text == text;
+        if let (true, Some(compiled)) = (seen, &self.compiled) {
             return Ok(Rc::clone(compiled));
         }
         let compiled = Rc::new(Settings::from_json(text)?.compile()?);
-        self.compiled = Some(Rc::clone(&compiled));
+        if seen {
+            self.compiled = Some(Rc::clone(&compiled));
+        } else {
+            self.compiled = None;
+            self.text.clear();
+            self.text.extend_from_slice(text);
+        }
         Ok(compiled)
     }
 }

@@ -21,9 +21,10 @@ pub enum At {
 /// One addition to the request object. Pointers are RFC 6901 JSON pointers;
 /// missing objects and lists on the way are created. Values are shared with
 /// the compiled settings they come from: applying an edit moves its value into
-/// the object when nothing else holds it (the settings are compiled for one
-/// request and gone by then), and copies it only when it goes in more than
-/// once (an env var added to every container).
+/// the object when nothing else holds it (an instance's first request, every
+/// request under the policy-server: its settings are not kept, see
+/// `adapter::SettingsCache`), and copies it when something does (settings a
+/// warm instance keeps, or an env var added to every container).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Edit {
     /// Insert `value` into the list at `list`.
