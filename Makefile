@@ -53,6 +53,9 @@ run: $(WASM)
 # their SDK floor module (both variants), and the fuzz targets (checked on
 # stable; running them needs nightly: make fuzz-smoke).
 test: setup $(WASM) $(PLAYGROUND_PKG) lint
+	@if [ -n "$$GATEKEEPER_HARNESS" ] || command -v nsp-gatekeeper-harness >/dev/null; then \
+	  echo "Gatekeeper's own engines: $${GATEKEEPER_HARNESS:-$$(command -v nsp-gatekeeper-harness)}"; \
+	  else echo "Gatekeeper's own engines are not present: tests/gatekeeper.rs SKIPS those tests (CONTRIBUTING.md)"; fi
 	cargo test --locked -- --test-threads=8
 	cargo bench --locked --no-run
 	cargo check --locked --manifest-path fuzz/Cargo.toml --bins

@@ -9,17 +9,28 @@ mod harness;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use cel::common::types::{CelInt, DYN_TYPE, LIST_TYPE};
+use cel::common::value::CowVal;
 
 use harness::{Policy, fixture, fixtures};
 use native_sidecar_policy::gatekeeper::{Generated, generate};
+use native_sidecar_policy::template::STATUS_KEY;
 use rstest::rstest;
 use serde_json::{Map, Value, json};
 
+/// What runs a generated rule here: the template's Rego (regorus), its CEL
+/// (the `cel` crate, as Gatekeeper binds it), or the ValidatingAdmissionPolicy
+/// made of the same CEL (the `cel` crate, as the API server binds it).
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Engine {
     Rego,
     Cel,
+    Vap,
 }
+
+const ENGINES: [Engine; 3] = [Engine::Rego, Engine::Cel, Engine::Vap];
 
 fn settings(name: &str) -> Value {
     fixture(&format!("settings/{name}.json"))
@@ -38,8 +49,16 @@ fn file<'g>(generated: &'g Generated, path: &str) -> &'g Value {
         .unwrap_or_else(|| panic!("{path} was not generated"))
 }
 
-/// `(template, constraint)` of every validating rule generated.
-fn rules(generated: &Generated) -> Vec<(&Value, &Value)> {
+/// Every validating rule generated: its template, Constraint and
+/// ValidatingAdmissionPolicy.
+struct Rule<'g> {
+    template: &'g Value,
+    constraint: &'g Value,
+    policy: &'g Value,
+    binding: &'g Value,
+}
+
+fn rules(generated: &Generated) -> Vec<Rule<'_>> {
     generated
         .files
         .iter()
@@ -52,7 +71,19 @@ fn rules(generated: &Generated) -> Vec<(&Value, &Value)> {
                 .find(|(p, _)| p.starts_with(&format!("{dir}/samples/")) && p.ends_with("/constraint.yaml"))
                 .map(|(_, c)| c)
                 .unwrap_or_else(|| panic!("no constraint for {dir}"));
-            (template, constraint)
+            let name = constraint["metadata"]["name"].as_str().expect("a name");
+            Rule {
+                template,
+                constraint,
+                policy: file(
+                    generated,
+                    &format!("validating-admission-policy/{name}/policy.yaml"),
+                ),
+                binding: file(
+                    generated,
+                    &format!("validating-admission-policy/{name}/binding.yaml"),
+                ),
+            }
         })
         .collect()
 }
@@ -65,29 +96,49 @@ fn code<'t>(template: &'t Value, engine: &str) -> &'t Value {
         .unwrap_or_else(|| panic!("no {engine} code"))
 }
 
-/// The messages of the rule's violations for `request` (an AdmissionRequest:
-/// Gatekeeper's `input.review`), when the constraint's kinds select it.
-fn violations(engine: Engine, template: &Value, constraint: &Value, request: &Value) -> Vec<String> {
-    let selected = constraint["spec"]["match"]["kinds"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .any(|k| {
-            k["kinds"]
-                .as_array()
-                .is_some_and(|kinds| kinds.contains(&request["kind"]["kind"]))
-        });
-    if !selected {
-        return Vec::new();
+impl Rule<'_> {
+    /// Whether the rule refuses (rather than warns about) what it finds, in
+    /// the engine's terms.
+    fn denies(&self, engine: Engine) -> bool {
+        match engine {
+            Engine::Vap => self.binding["spec"]["validationActions"] == json!(["Deny"]),
+            _ => self.constraint["spec"]["enforcementAction"] == "deny",
+        }
     }
-    let parameters = &constraint["spec"]["parameters"];
-    match engine {
-        Engine::Rego => rego(
-            code(template, "Rego")["rego"].as_str().expect("rego text"),
-            parameters,
-            request,
-        ),
-        Engine::Cel => cel(code(template, "K8sNativeValidation"), parameters, request),
+
+    /// The messages of the rule's violations for `request` (an
+    /// AdmissionRequest: Gatekeeper's `input.review`), when its match
+    /// selects the request's kind.
+    fn violations(&self, engine: Engine, request: &Value) -> Vec<String> {
+        let selected = self.constraint["spec"]["match"]["kinds"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|k| {
+                k["kinds"]
+                    .as_array()
+                    .is_some_and(|kinds| kinds.contains(&request["kind"]["kind"]))
+            });
+        if !selected {
+            return Vec::new();
+        }
+        let parameters = &self.constraint["spec"]["parameters"];
+        match engine {
+            Engine::Rego => rego(
+                code(self.template, "Rego")["rego"].as_str().expect("rego text"),
+                parameters,
+                request,
+            ),
+            Engine::Cel => {
+                let source = code(self.template, "K8sNativeValidation");
+                let bound = Map::from_iter([("params".to_owned(), parameters.clone())]);
+                cel(&source["variables"], &source["validations"], bound, request)
+            }
+            Engine::Vap => {
+                let spec = &self.policy["spec"];
+                cel(&spec["variables"], &spec["validations"], Map::new(), request)
+            }
+        }
     }
 }
 
@@ -116,29 +167,64 @@ fn rego(source: &str, parameters: &Value, request: &Value) -> Vec<String> {
         .collect()
 }
 
-/// Gatekeeper's K8sNativeValidation: `variables` evaluated in order (each
-/// sees the ones before, with `params` and `anyObject`), then each
-/// validation; one that is false is a violation with its message.
-fn cel(source: &Value, parameters: &Value, request: &Value) -> Vec<String> {
+/// The CEL environment the generated CEL is written for, as far as the `cel`
+/// crate has it: the standard library, the strings extension, and
+/// Kubernetes' `list.indexOf`.
+fn cel_environment() -> Arc<cel::Env> {
+    static ENV: OnceLock<Arc<cel::Env>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = cel::Env::stdlib();
+        cel::extensions::strings(&mut env).expect("the strings extension");
+        env.add_member_overload(
+            "indexOf",
+            "list.indexOf(dyn)",
+            LIST_TYPE,
+            vec![DYN_TYPE],
+            list_index_of,
+        )
+        .expect("list.indexOf");
+        Arc::new(env)
+    })
+    .clone()
+}
+
+/// Kubernetes' `list.indexOf(value)`: the first index of an equal element, or -1.
+fn list_index_of<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, cel::ExecutionError> {
+    let [list, wanted] = <[CowVal; 2]>::try_from(args)
+        .map_err(|_| cel::ExecutionError::function_error("indexOf", "two arguments"))?;
+    let mut items = list
+        .as_ref()
+        .as_iterable()
+        .ok_or_else(|| cel::ExecutionError::function_error("indexOf", "not a list"))?
+        .iter();
+    let mut index = 0i64;
+    while let Some(item) = items.next() {
+        if item.equals(wanted.as_ref()) {
+            return Ok(CowVal::owned(CelInt::from(index)));
+        }
+        index += 1;
+    }
+    Ok(CowVal::owned(CelInt::from(-1)))
+}
+
+/// CEL admission: `variables` evaluated in order (each sees the ones before,
+/// and `bound`: Gatekeeper's `params`), then each validation; one that is
+/// false is a violation with its message.
+fn cel(variables: &Value, validations: &Value, bound: Map<String, Value>, request: &Value) -> Vec<String> {
+    let env = cel_environment();
     let object = request.get("object").cloned().unwrap_or(Value::Null);
     let old_object = request.get("oldObject").cloned().unwrap_or(Value::Null);
-    let mut variables = Map::new();
-    variables.insert("params".to_owned(), parameters.clone());
-    let any_object = if object.is_null() {
-        old_object.clone()
-    } else {
-        object.clone()
-    };
-    variables.insert("anyObject".to_owned(), any_object);
-    let evaluate = |expression: &str, variables: &Map<String, Value>| -> cel::Value {
-        let program = cel::Program::compile(expression)
+    let mut known = bound;
+    let evaluate = |expression: &str, known: &Map<String, Value>| -> cel::Value {
+        let program = env
+            .compile(expression)
             .unwrap_or_else(|e| panic!("the CEL does not parse: {expression}: {e}"));
-        let mut context = cel::Context::default();
+        let mut context = cel::Context::with_env(env.clone());
         for (name, value) in [
             ("request", request),
             ("object", &object),
             ("oldObject", &old_object),
-            ("variables", &Value::Object(variables.clone())),
+            ("variables", &Value::Object(known.clone())),
         ] {
             context.add_variable_from_value(name, cel::to_value(value).expect("a CEL value"));
         }
@@ -146,20 +232,17 @@ fn cel(source: &Value, parameters: &Value, request: &Value) -> Vec<String> {
             .execute(&context)
             .unwrap_or_else(|e| panic!("the CEL fails on {}: {expression}: {e}", request["uid"]))
     };
-    for variable in source["variables"].as_array().into_iter().flatten() {
-        let value = evaluate(variable["expression"].as_str().expect("expression"), &variables);
+    for variable in variables.as_array().into_iter().flatten() {
+        let value = evaluate(variable["expression"].as_str().expect("expression"), &known);
         let value = value.json().expect("JSON");
-        variables.insert(variable["name"].as_str().expect("name").to_owned(), value);
+        known.insert(variable["name"].as_str().expect("name").to_owned(), value);
     }
     let mut messages = Vec::new();
-    for validation in source["validations"].as_array().into_iter().flatten() {
-        match evaluate(validation["expression"].as_str().expect("expression"), &variables) {
+    for validation in validations.as_array().into_iter().flatten() {
+        match evaluate(validation["expression"].as_str().expect("expression"), &known) {
             cel::Value::Bool(true) => {}
             cel::Value::Bool(false) => {
-                match evaluate(
-                    validation["messageExpression"].as_str().expect("message"),
-                    &variables,
-                ) {
+                match evaluate(validation["messageExpression"].as_str().expect("message"), &known) {
                     cel::Value::String(message) => messages.push(message.to_string()),
                     other => panic!("a message that is not a string: {other:?}"),
                 }
@@ -170,22 +253,76 @@ fn cel(source: &Value, parameters: &Value, request: &Value) -> Vec<String> {
     messages
 }
 
-/// Every request fixture, and each as an UPDATE that changes nothing (a
-/// label, say), which no rule refuses.
-fn requests_and_unchanged_updates() -> Vec<(String, Value)> {
-    let mut requests = fixtures("requests");
-    let updates: Vec<(String, Value)> = requests
-        .iter()
-        .filter(|(_, r)| r["operation"] == "CREATE")
-        .map(|(name, request)| {
+/// One object reviewed: as a webhook request (the fixture, and each CREATE
+/// again as an UPDATE that changes nothing) or as Gatekeeper's audit and
+/// `gator verify` review it (the object alone, no operation), and the request
+/// the module's verdict on it is read from (Kubewarden's audit replays an
+/// object as a CREATE).
+struct Review {
+    name: String,
+    request: Value,
+    module_request: Value,
+}
+
+impl Review {
+    /// Reviewed as Gatekeeper's audit and gator do: the object, no operation.
+    fn audited(&self) -> bool {
+        self.request["operation"] == ""
+    }
+}
+
+/// An AdmissionRequest as Gatekeeper's target builds one from a plain object
+/// (pkg/target `unstructuredToAdmissionRequest`): kind, name, namespace, object.
+fn audit_request(uid: &str, object: &Value) -> Value {
+    let (group, version) = match object["apiVersion"].as_str().unwrap_or_default().split_once('/') {
+        Some((group, version)) => (group.to_owned(), version.to_owned()),
+        None => (
+            String::new(),
+            object["apiVersion"].as_str().unwrap_or_default().to_owned(),
+        ),
+    };
+    json!({
+        "uid": uid,
+        "kind": {"group": group, "version": version, "kind": object["kind"]},
+        "name": object["metadata"]["name"],
+        "namespace": object["metadata"]["namespace"],
+        "operation": "",
+        "object": object,
+    })
+}
+
+fn reviews() -> Vec<Review> {
+    let mut reviews = Vec::new();
+    for (name, request) in fixtures("requests") {
+        if request["operation"] == "CREATE" {
             let mut update = request.clone();
             update["operation"] = json!("UPDATE");
             update["oldObject"] = request["object"].clone();
-            (format!("{name} (update)"), update)
-        })
-        .collect();
-    requests.extend(updates);
-    requests
+            reviews.push(Review {
+                name: format!("{name} (update)"),
+                module_request: update.clone(),
+                request: update,
+            });
+        }
+        let mut created = request.clone();
+        created["operation"] = json!("CREATE");
+        if let Some(fields) = created.as_object_mut() {
+            fields.remove("oldObject");
+        }
+        let mut audited = audit_request(&name, &request["object"]);
+        audited["kind"] = request["kind"].clone();
+        reviews.push(Review {
+            name: format!("{name} (audit)"),
+            request: audited,
+            module_request: created,
+        });
+        reviews.push(Review {
+            name,
+            module_request: request.clone(),
+            request,
+        });
+    }
+    reviews
 }
 
 /// The module, with the cluster the fixtures assume (the Pod's ReplicaSet).
@@ -199,109 +336,152 @@ fn module() -> Policy {
     )
 }
 
-/// Where Gatekeeper lacks the policy's evidence: `(settings, fixture,
-/// engine, why)`. Each must show (the engine lets the request through where
+/// Where an engine lacks the policy's evidence: `(settings, fixture,
+/// engines, why)`. Each must show (the engine lets the request through where
 /// the module refuses it), so that the list cannot go stale.
-const GAPS: [(&str, &str, Engine, &str); 4] = [
+const GAPS: [(&str, &str, &[Engine], &str); 3] = [
     (
         "validator",
         "pod-stripped-owner.json",
-        Engine::Rego,
-        "the Pod's controller is read through a lookup",
-    ),
-    (
-        "validator",
-        "pod-stripped-owner.json",
-        Engine::Cel,
+        &ENGINES,
         "the Pod's controller is read through a lookup",
     ),
     (
         "validator",
         "pod-stripped-last-applied.json",
-        Engine::Cel,
-        "standard CEL cannot parse the kubectl record",
+        &[Engine::Cel, Engine::Vap],
+        "CEL cannot parse the kubectl record",
     ),
     (
         "validator-configured",
         "pod-stripped-last-applied.json",
-        Engine::Cel,
-        "standard CEL cannot parse the kubectl record",
+        &[Engine::Cel, Engine::Vap],
+        "CEL cannot parse the kubectl record",
     ),
 ];
 
-/// Every request fixture × the validator settings: refused by the module
-/// exactly when a `deny` constraint has a violation, for both engines, but
-/// for the named gaps. Prints the table.
+/// The gap a review falls into: its fixture's, as requested or audited (an
+/// update that changes nothing is refused by no one).
+fn gap(settings_name: &str, review: &Review, engine: Engine) -> Option<&'static str> {
+    let fixture = review.name.strip_suffix(" (audit)").unwrap_or(&review.name);
+    GAPS.iter()
+        .find(|(s, f, engines, _)| *s == settings_name && *f == fixture && engines.contains(&engine))
+        .map(|(.., why)| *why)
+}
+
+/// What the module says of a request: refused, and its message.
+fn module_verdict(policy: &Policy, settings: &Value, request: &Value) -> (bool, String) {
+    let outcome = policy.validate(settings, request);
+    (
+        !outcome.response.accepted,
+        outcome.response.message.clone().unwrap_or_default(),
+    )
+}
+
+/// The mismatches between an engine's denials of a review and the module's
+/// verdict on it: refused exactly when the module refuses (but for the named
+/// gaps), with the module's message word for word, but that the
+/// stripped-field rule leaves out the policy's heuristic evidence.
+fn compare(
+    engine: &str,
+    review: &Review,
+    denied: &[String],
+    module: &(bool, String),
+    gap: Option<&str>,
+) -> Vec<String> {
+    let (refused_by_module, module_message) = module;
+    let refused = !denied.is_empty();
+    let mut mismatches = Vec::new();
+    match gap {
+        Some(why) if refused || !refused_by_module => {
+            mismatches.push(format!("{} {engine}: the gap ({why}) does not show", review.name))
+        }
+        Some(_) => {}
+        None if refused != *refused_by_module => mismatches.push(format!(
+            "{} {engine}: {denied:?} against the module's {module_message:?}",
+            review.name
+        )),
+        None => {}
+    }
+    for message in denied {
+        let said = match evidence(message) {
+            Some(evidence) => {
+                evidence.split("; ").all(|clause| module_message.contains(clause))
+                    && module_message.contains(message.split(evidence).nth(1).unwrap_or_default())
+            }
+            None => module_message.contains(message.as_str()),
+        };
+        if !said {
+            mismatches.push(format!(
+                "{} {engine}: says {message:?}, the module {module_message:?}",
+                review.name
+            ));
+        }
+    }
+    mismatches
+}
+
+/// Every request fixture × the validator settings, as a webhook request and
+/// as audit reviews it: refused by the module exactly when a `deny` rule has
+/// a violation, in every engine, with the module's message, but for the named
+/// gaps. Prints the table.
 #[rstest]
 #[case::shipped("validator")]
 #[case::configured("validator-configured")]
-fn both_engines_refuse_what_the_module_refuses(#[case] settings_name: &str) {
+fn every_engine_refuses_what_the_module_refuses(#[case] settings_name: &str) {
     let settings = settings(settings_name);
     let generated = generated(&settings);
     let rules = rules(&generated);
     let policy = module();
     let mut table = String::new();
     let mut mismatches = Vec::new();
-    for (name, request) in requests_and_unchanged_updates() {
-        let outcome = policy.validate(&settings, &request);
-        let refused_by_module = !outcome.response.accepted;
-        let module_message = outcome.response.message.clone().unwrap_or_default();
-        table.push_str(&format!("{name:32} module: {:7}", verdict(refused_by_module)));
-        for engine in [Engine::Rego, Engine::Cel] {
+    let mut gaps_seen = 0;
+    for review in reviews() {
+        let module = module_verdict(&policy, &settings, &review.module_request);
+        table.push_str(&format!("{:44} module: {:7}", review.name, verdict(module.0)));
+        for engine in ENGINES {
+            // A ValidatingAdmissionPolicy is called on CREATE and UPDATE only.
+            if engine == Engine::Vap && review.audited() {
+                continue;
+            }
             let denied: Vec<String> = rules
                 .iter()
-                .filter(|(_, constraint)| constraint["spec"]["enforcementAction"] == "deny")
-                .flat_map(|(template, constraint)| violations(engine, template, constraint, &request))
+                .filter(|rule| rule.denies(engine))
+                .flat_map(|rule| rule.violations(engine, &review.request))
                 .collect();
-            let refused = !denied.is_empty();
-            let gap = GAPS
-                .iter()
-                .find(|(s, f, e, _)| *s == settings_name && *f == name && *e == engine);
-            table.push_str(&format!(" {engine:?}: {:7}", verdict(refused)));
-            match gap {
-                Some((.., why)) => {
-                    table.push_str(&format!(" ({why})"));
-                    if refused || !refused_by_module {
-                        mismatches.push(format!("{name} {engine:?}: the gap ({why}) does not show"));
-                    }
-                }
-                None if refused != refused_by_module => mismatches.push(format!(
-                    "{name} {engine:?}: {denied:?} against the module's {module_message:?}"
-                )),
-                None => {}
-            }
-            // The message names what the module's names: the container and the fix.
-            for message in &denied {
-                let container = message.split('"').nth(1).unwrap_or_default();
-                if container.is_empty() || !module_message.contains(&format!("\"{container}\"")) {
-                    mismatches.push(format!(
-                        "{name} {engine:?}: {message:?} names another container than {module_message:?}"
-                    ));
-                }
-            }
-            // The Rego message is the module's, word for word, but that the
-            // stripped-field rule leaves out the policy's heuristic evidence.
-            if engine == Engine::Rego {
-                for message in &denied {
-                    let said = match evidence(message) {
-                        Some(evidence) => {
-                            evidence.split("; ").all(|clause| module_message.contains(clause))
-                                && module_message.contains(message.split(evidence).nth(1).unwrap_or_default())
-                        }
-                        None => module_message.contains(message.as_str()),
-                    };
-                    if !said {
-                        mismatches.push(format!(
-                            "{name}: the Rego says {message:?}, the module {module_message:?}"
-                        ));
-                    }
-                }
-            }
+            let gap = gap(settings_name, &review, engine);
+            gaps_seen += usize::from(gap.is_some());
+            table.push_str(&format!(" {engine:?}: {:7}", verdict(!denied.is_empty())));
+            mismatches.extend(compare(&format!("{engine:?}"), &review, &denied, &module, gap));
         }
         table.push('\n');
     }
     println!("{settings_name}:\n{table}");
     assert!(mismatches.is_empty(), "{table}\n{mismatches:#?}");
+    assert!(
+        gaps_seen > 0 || settings_name != "validator",
+        "no gap seen: {table}"
+    );
+}
+
+/// A Constraint without `parameters` (Gatekeeper binds `params` to null):
+/// every review, of any kind, evaluates without an error (`cel` panics on
+/// one: Gatekeeper denies on one).
+#[test]
+fn a_constraint_without_parameters_is_no_error() {
+    let generated = generated(&settings("validator"));
+    for rule in rules(&generated) {
+        let source = code(rule.template, "K8sNativeValidation");
+        for review in reviews() {
+            let bound = Map::from_iter([("params".to_owned(), Value::Null)]);
+            cel(
+                &source["variables"],
+                &source["validations"],
+                bound,
+                &review.request,
+            );
+        }
+    }
 }
 
 /// The evidence a stripped-field message gives, `a; b`.
@@ -315,58 +495,81 @@ fn verdict(refused: bool) -> &'static str {
     if refused { "refused" } else { "allowed" }
 }
 
-/// The samples' suites, as `gator verify` runs them, through both engines,
-/// and the module on the same objects agrees.
+/// The samples' suites: each case as `gator verify` reviews it (no
+/// operation) and as a webhook CREATE, in every engine, and the module agrees.
 #[rstest]
 #[case::shipped("validator")]
 #[case::configured("validator-configured")]
-fn the_suites_pass_in_both_engines_and_the_module_agrees(#[case] settings_name: &str) {
+fn the_suites_pass_in_every_engine_and_the_module_agrees(#[case] settings_name: &str) {
     let settings = settings(settings_name);
     let generated = generated(&settings);
-    let suites: Vec<&(String, Value)> = generated
-        .files
-        .iter()
-        .filter(|(p, _)| p.ends_with("/suite.yaml"))
-        .collect();
-    assert_eq!(suites.len(), 2);
-    for (path, suite) in suites {
-        let dir = path.trim_end_matches("/suite.yaml");
-        for test in suite["tests"].as_array().expect("tests") {
-            let template = file(
-                &generated,
-                &format!("{dir}/{}", test["template"].as_str().expect("template")),
-            );
-            let constraint = file(
-                &generated,
-                &format!("{dir}/{}", test["constraint"].as_str().expect("constraint")),
-            );
-            for case in test["cases"].as_array().expect("cases") {
-                let object = file(
-                    &generated,
-                    &format!("{dir}/{}", case["object"].as_str().expect("object")),
-                );
-                let request = json!({
-                    "uid": case["name"], "kind": {"kind": object["kind"]}, "operation": "CREATE", "object": object,
-                });
-                let expected = case["assertions"][0]["violations"] == "yes";
-                for engine in [Engine::Rego, Engine::Cel] {
-                    let found = violations(engine, template, constraint, &request);
-                    assert_eq!(
-                        !found.is_empty(),
-                        expected,
-                        "{dir} {} {engine:?}: {found:?}",
-                        case["name"]
-                    );
+    let rules = rules(&generated);
+    let cases = suite_cases(&generated);
+    assert_eq!(cases.len(), 4, "two cases in each of two suites");
+    for case in cases {
+        let rule = rules
+            .iter()
+            .find(|rule| std::ptr::eq(rule.template, case.template))
+            .expect("the suite's template is a rule's");
+        let created = json!({"uid": case.name, "kind": {"kind": case.object["kind"]}, "operation": "CREATE",
+                             "object": case.object});
+        for engine in ENGINES {
+            for request in [&audit_request(&case.name, case.object), &created] {
+                if engine == Engine::Vap && request["operation"] == "" {
+                    continue;
                 }
-                let outcome = module().validate(&settings, &request);
+                let found = rule.violations(engine, request);
                 assert_eq!(
-                    !outcome.response.accepted, expected,
-                    "{dir} {}: {outcome:?}",
-                    case["name"]
+                    !found.is_empty(),
+                    case.violations,
+                    "{} {engine:?} {}: {found:?}",
+                    case.name,
+                    request["operation"]
                 );
             }
         }
+        let outcome = module().validate(&settings, &created);
+        assert_eq!(
+            !outcome.response.accepted, case.violations,
+            "{}: {outcome:?}",
+            case.name
+        );
     }
+}
+
+/// A case of a generated `suite.yaml`.
+struct SuiteCase<'g> {
+    name: String,
+    template: &'g Value,
+    constraint: &'g Value,
+    object: &'g Value,
+    /// Whether the case asserts violations.
+    violations: bool,
+}
+
+fn suite_cases(generated: &Generated) -> Vec<SuiteCase<'_>> {
+    let mut cases = Vec::new();
+    for (path, suite) in generated.files.iter().filter(|(p, _)| p.ends_with("/suite.yaml")) {
+        let dir = path.trim_end_matches("/suite.yaml");
+        let at = |relative: &Value| {
+            file(
+                generated,
+                &format!("{dir}/{}", relative.as_str().expect("a path")),
+            )
+        };
+        for test in suite["tests"].as_array().expect("tests") {
+            for case in test["cases"].as_array().expect("cases") {
+                cases.push(SuiteCase {
+                    name: format!("{dir} {}", case["name"].as_str().expect("a name")),
+                    template: at(&test["template"]),
+                    constraint: at(&test["constraint"]),
+                    object: at(&case["object"]),
+                    violations: case["assertions"][0]["violations"] == "yes",
+                });
+            }
+        }
+    }
+    cases
 }
 
 /// A `warn` action gives `warn` constraints; an ignored rule, none.
@@ -374,19 +577,25 @@ fn the_suites_pass_in_both_engines_and_the_module_agrees(#[case] settings_name: 
 fn the_actions_become_enforcement_actions() {
     let warning = generated(&json!({"mutate": false,
         "jobSidecars": {"action": "warn"}, "strippedRestartPolicy": {"action": "ignore"}}));
-    let actions: Vec<(&str, &Value)> = rules(&warning)
+    let actions: Vec<(&str, &Value, &Value)> = rules(&warning)
         .into_iter()
-        .map(|(t, c)| {
+        .map(|rule| {
             (
-                t["spec"]["crd"]["spec"]["names"]["kind"].as_str().expect("kind"),
-                &c["spec"]["enforcementAction"],
+                rule.template["spec"]["crd"]["spec"]["names"]["kind"]
+                    .as_str()
+                    .expect("kind"),
+                &rule.constraint["spec"]["enforcementAction"],
+                &rule.binding["spec"]["validationActions"],
             )
         })
         .collect();
-    assert_eq!(actions, [("NativeSidecarJobSidecars", &json!("warn"))]);
+    assert_eq!(
+        actions,
+        [("NativeSidecarJobSidecars", &json!("warn"), &json!(["Warn"]))]
+    );
     let converting_validator = generated(&json!({"mutate": false, "jobSidecars": {"action": "convert"}}));
     assert_eq!(
-        rules(&converting_validator)[0].1["spec"]["enforcementAction"],
+        rules(&converting_validator)[0].constraint["spec"]["enforcementAction"],
         "deny"
     );
 }
@@ -401,9 +610,6 @@ fn the_actions_become_enforcement_actions() {
     "sidecars": [{"name": "a", "position": "last", "container": {"name": "a", "image": "a"}}]}), &["nativeSupport.strategy"])]
 #[case::anchored(json!({"injectHostNetworkPods": true,
     "sidecars": [{"name": "a", "position": "after:istio-proxy", "container": {"name": "a", "image": "a"}}]}), &["sidecars[0].position: after:istio-proxy"])]
-#[case::mixed_injection(json!({"injectHostNetworkPods": true, "sidecars": [
-    {"name": "a", "position": "last", "container": {"name": "a", "image": "a"}},
-    {"name": "b", "position": "last", "injection": "always", "container": {"name": "b", "image": "b"}}]}), &["sidecars[1].injection"])]
 #[case::pod_volume(json!({"injectHostNetworkPods": true, "sidecars": [{"name": "a", "position": "last",
     "container": {"name": "a", "image": "a", "volumeMounts": [{"name": "data", "mountPath": "/d"}]}}]}), &["sidecars[0]: it mounts volume \"data\""])]
 #[case::bad_settings(json!({"sidecars": [{"name": "Log", "container": {"name": "c", "image": "i"}}]}), &["sidecars[0].name: \"Log\" is not a DNS-1123 label"])]
@@ -584,29 +790,7 @@ fn apply(mutator: &Value, pod: &mut Value) {
         assert_eq!(test["condition"], "MustNotExist");
     }
     let value = &spec["parameters"]["assign"]["value"];
-    if mutator["kind"] == "AssignMetadata" {
-        // Add-only: never overwrites.
-        let key = location
-            .strip_prefix("metadata.annotations.")
-            .expect("an annotation")
-            .trim_matches('"');
-        let metadata = pod
-            .as_object_mut()
-            .expect("object")
-            .entry("metadata")
-            .or_insert(json!({}));
-        let annotations = metadata
-            .as_object_mut()
-            .expect("metadata")
-            .entry("annotations")
-            .or_insert(json!({}));
-        annotations
-            .as_object_mut()
-            .expect("annotations")
-            .entry(key)
-            .or_insert(value.clone());
-        return;
-    }
+    assert_eq!(mutator["kind"], "Assign");
     assign(pod, &parse_location(location), value);
 }
 
@@ -674,8 +858,8 @@ fn the_mutators_inject_what_the_module_injects() {
         .collect();
     assert_eq!(
         mutators.len(),
-        6,
-        "two init containers, a volume, a mount, an env, the status"
+        5,
+        "two init containers, a volume, a mount, an env (no status annotation)"
     );
     let policy = Policy::new();
     let mut compared = 0;
@@ -697,10 +881,13 @@ fn the_mutators_inject_what_the_module_injects() {
             .insert("native-sidecar.kubewarden.io/inject".to_owned(), json!("true"));
         let outcome = policy.validate(&settings, &labelled);
         assert!(outcome.response.accepted, "{name}: {outcome:?}");
-        let by_module = outcome
-            .patched
-            .clone()
-            .unwrap_or_else(|| labelled["object"].clone());
+        let by_module = without_status(
+            outcome
+                .patched
+                .clone()
+                .unwrap_or_else(|| labelled["object"].clone()),
+            &labelled["object"],
+        );
         let by_gatekeeper = mutate(&mutators, &labelled["object"], namespace);
         if let Some((_, why)) = MUTATION_GAPS.iter().find(|(fixture, _)| *fixture == name) {
             assert_ne!(by_gatekeeper, by_module, "{name}: the gap ({why}) does not show");
@@ -731,11 +918,76 @@ fn the_mutators_inject_what_the_module_injects() {
     assert_eq!(gaps_seen.len(), MUTATION_GAPS.len(), "{gaps_seen:?}");
 }
 
-/// Pods the mutators treat otherwise than the module (README, "Gatekeeper").
+/// `patched` without the status annotation the module adds and the mutators
+/// do not (docs/gatekeeper.md).
+fn without_status(mut patched: Value, original: &Value) -> Value {
+    if original["metadata"]["annotations"][STATUS_KEY].is_null()
+        && let Some(annotations) = patched["metadata"]["annotations"].as_object_mut()
+    {
+        annotations.remove(STATUS_KEY);
+        if annotations.is_empty() && original["metadata"]["annotations"].is_null() {
+            patched["metadata"]
+                .as_object_mut()
+                .map(|m| m.remove("annotations"));
+        }
+    }
+    patched
+}
+
+/// Every mutator's name fits Gatekeeper's limit, for the longest template
+/// name the settings accept, and sorts in the settings' order.
+#[test]
+fn mutator_names_fit_and_keep_the_settings_order() {
+    let long = "a".repeat(63);
+    let template = |name: &str| {
+        json!({"name": name, "position": "last", "container": {"name": name, "image": "busybox"},
+               "volumes": [{"name": "data", "emptyDir": {}}],
+               "appContainers": {"volumeMounts": [{"name": "data", "mountPath": "/d"}],
+                                 "env": [{"name": "X", "value": "1"}]}})
+    };
+    let generated = generated(&json!({"injectHostNetworkPods": true,
+        "sidecars": [template(&long), template("b")]}));
+    let names: Vec<&str> = generated
+        .files
+        .iter()
+        .filter(|(p, _)| p.starts_with("mutation/"))
+        .map(|(_, m)| m["metadata"]["name"].as_str().expect("a name"))
+        .collect();
+    assert_eq!(names.len(), 8, "{names:?}");
+    for name in &names {
+        assert!(name.len() <= 63, "{name}: {} characters", name.len());
+        assert!(!name.ends_with('-'), "{name}");
+    }
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(sorted, names, "Gatekeeper's order is the settings' order");
+    let unique: std::collections::BTreeSet<&&str> = names.iter().collect();
+    assert_eq!(unique.len(), names.len(), "{names:?}");
+}
+
+/// Templates may differ in how pods opt in: each template's mutators carry
+/// its own selector.
+#[test]
+fn each_template_selects_its_own_pods() {
+    let generated = generated(&json!({"injectHostNetworkPods": true, "sidecars": [
+        {"name": "a", "position": "last", "container": {"name": "a", "image": "a"}},
+        {"name": "b", "position": "last", "injection": "always", "container": {"name": "b", "image": "b"}}]}));
+    let selector = |name: &str| {
+        generated
+            .files
+            .iter()
+            .find(|(_, m)| m["spec"]["location"] == format!("spec.initContainers[name: {name}]"))
+            .map(|(_, m)| m["spec"]["match"]["labelSelector"]["matchExpressions"][0]["operator"].clone())
+            .expect("a mutator")
+    };
+    assert_eq!(selector("a"), "In");
+    assert_eq!(selector("b"), "NotIn");
+}
+
+/// Pods the mutators treat otherwise than the module (docs/gatekeeper.md).
 const MUTATION_GAPS: [(&str, &str); 1] = [(
     "pod-stripped-marker.json",
-    "the pod already has the sidecars: Gatekeeper still adds the app containers' mount and env, and keeps the \
-     pod's status annotation as it is",
+    "the pod already has the sidecars: Gatekeeper still adds the app containers' mount and env",
 )];
 
 /// The command: a policy manifest in, the gatekeeper-library files out (the
@@ -783,12 +1035,62 @@ fn the_command_writes_the_files_or_names_what_gatekeeper_cannot_express() {
 #[case::configured("validator-configured")]
 fn the_templates_pass_gatekeepers_own_checks(#[case] settings_name: &str) {
     let generated = generated(&settings(settings_name));
-    for (template, constraint) in rules(&generated) {
+    for Rule {
+        template,
+        constraint,
+        policy,
+        ..
+    } in rules(&generated)
+    {
         let kind = template["spec"]["crd"]["spec"]["names"]["kind"]
             .as_str()
             .expect("kind");
         assert_eq!(template["metadata"]["name"], kind.to_lowercase());
         assert_eq!(constraint["kind"], kind);
+        // gatekeeper-library's metadata and kustomization.
+        let annotations = &template["metadata"]["annotations"];
+        for key in [
+            "metadata.gatekeeper.sh/title",
+            "metadata.gatekeeper.sh/version",
+            "description",
+        ] {
+            assert!(
+                annotations[key].as_str().is_some_and(|v| !v.is_empty()),
+                "{kind}: {key}"
+            );
+        }
+        let dir = generated
+            .files
+            .iter()
+            .find(|(_, document)| std::ptr::eq(document, template))
+            .and_then(|(path, _)| path.strip_suffix("/template.yaml"))
+            .expect("the template's directory");
+        assert_eq!(
+            file(&generated, &format!("{dir}/kustomization.yaml")),
+            &json!({"resources": ["template.yaml"]})
+        );
+        // The ValidatingAdmissionPolicy runs the template's CEL word for
+        // word, after a first variable holding the Constraint's parameters.
+        let source = code(template, "K8sNativeValidation");
+        let variables = policy["spec"]["variables"].as_array().expect("variables");
+        assert_eq!(variables[0]["name"], "params");
+        assert_eq!(
+            &variables[1..],
+            source["variables"].as_array().expect("variables").as_slice()
+        );
+        assert_eq!(policy["spec"]["validations"], source["validations"]);
+        let literal = variables[0]["expression"].as_str().expect("an expression");
+        let env = cel_environment();
+        let params = env
+            .compile(literal)
+            .and_then(|program| Ok(program.execute(&cel::Context::with_env(env.clone()))))
+            .unwrap_or_else(|e| panic!("{kind}: the parameters' literal does not parse: {e}"))
+            .unwrap_or_else(|e| panic!("{kind}: the parameters' literal fails: {e}"));
+        assert_eq!(
+            params.json().expect("JSON"),
+            constraint["spec"]["parameters"],
+            "{kind}"
+        );
         let rego = code(template, "Rego")["rego"].as_str().expect("rego");
         for import in rego.lines().filter_map(|l| l.strip_prefix("import ")) {
             assert!(
@@ -841,5 +1143,247 @@ fn assert_structural(schema: &Value, at: &str) {
         "array" => assert_structural(&schema["items"], &format!("{at}[]")),
         "string" | "boolean" | "integer" | "number" => {}
         other => panic!("{at}: type {other}"),
+    }
+}
+
+/// The harness built from Gatekeeper's own code (the frameworks client and
+/// Rego driver, Gatekeeper's K8sNativeValidation driver on k8s.io/apiserver's
+/// CEL, and the API server's ValidatingAdmissionPolicy compiler; CONTRIBUTING.md
+/// says how to build it): `GATEKEEPER_HARNESS` names it, or
+/// `nsp-gatekeeper-harness` is on PATH. `None`, said on stderr, without it.
+fn gatekeeper_harness(test: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("GATEKEEPER_HARNESS")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::split_paths(&std::env::var_os("PATH")?)
+                .map(|dir| dir.join("nsp-gatekeeper-harness"))
+                .find(|path| path.is_file())
+        });
+    if found.is_none() {
+        eprintln!(
+            "SKIPPED {test}: Gatekeeper's own engines are not present (set GATEKEEPER_HARNESS or put \
+             nsp-gatekeeper-harness on PATH)"
+        );
+    }
+    found
+}
+
+/// One document in, one out (the harness's protocol).
+fn run_harness(harness: &Path, input: &Value) -> Value {
+    use std::io::Write;
+    let mut child = std::process::Command::new(harness)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{}: {e}", harness.display()));
+    let mut stdin = child.stdin.take().expect("stdin");
+    let text = input.to_string();
+    // Written from a thread: the harness may answer before it has read all.
+    let writer = std::thread::spawn(move || stdin.write_all(text.as_bytes()));
+    let output = child.wait_with_output().expect("the harness runs");
+    writer.join().expect("the writer").expect("the input is written");
+    assert!(
+        output.status.success(),
+        "the harness failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("the harness answers JSON")
+}
+
+/// A review in the harness's terms.
+fn harness_review(request: &Value) -> Value {
+    if request["operation"] == "" {
+        json!({"source": "gator", "object": request["object"]})
+    } else {
+        json!({"source": "webhook", "operation": request["operation"], "object": request["object"],
+               "oldObject": request.get("oldObject").cloned().unwrap_or(Value::Null)})
+    }
+}
+
+/// Each review's messages from Gatekeeper (`engine`: "" as Gatekeeper picks,
+/// or one driver), after checking that the template and Constraint are
+/// accepted and no review errs (an error is a deny under `Fail`).
+fn gatekeeper_violations(
+    harness: &Path,
+    rule: &Rule,
+    constraint: &Value,
+    engine: &str,
+    requests: &[&Value],
+) -> Vec<Vec<String>> {
+    let answer = run_harness(
+        harness,
+        &json!({"mode": "gatekeeper", "template": rule.template, "constraint": constraint, "engine": engine,
+                "reviews": requests.iter().map(|r| harness_review(r)).collect::<Vec<_>>()}),
+    );
+    let kind = &rule.constraint["kind"];
+    assert_eq!(answer["templateError"], Value::Null, "{kind}");
+    assert_eq!(answer["constraintError"], Value::Null, "{kind}");
+    if engine.is_empty() {
+        assert_eq!(
+            answer["engine"], "K8sNativeValidation",
+            "{kind}: Gatekeeper picks CEL"
+        );
+    }
+    let results = answer["results"].as_array().expect("results");
+    assert_eq!(results.len(), requests.len());
+    results
+        .iter()
+        .zip(requests)
+        .map(|(result, request)| {
+            assert_eq!(
+                result["error"],
+                Value::Null,
+                "{kind} {engine} on {}",
+                request["uid"]
+            );
+            result["violations"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|v| v["msg"].as_str().expect("a msg").to_owned())
+                .collect()
+        })
+        .collect()
+}
+
+/// Each review's deny messages from the ValidatingAdmissionPolicy, as the
+/// API server's own compiler and evaluator give them, after checking that
+/// every expression compiles.
+fn admission_policy_denials(harness: &Path, rule: &Rule, requests: &[&Value]) -> Vec<Vec<String>> {
+    let answer = run_harness(
+        harness,
+        &json!({"mode": "vap", "policy": rule.policy, "binding": rule.binding, "params": null,
+                "reviews": requests.iter().map(|r| harness_review(r)).collect::<Vec<_>>()}),
+    );
+    let name = &rule.policy["metadata"]["name"];
+    assert_eq!(answer["compileErrors"], json!([]), "{name}");
+    let results = answer["results"].as_array().expect("results");
+    assert_eq!(results.len(), requests.len());
+    results
+        .iter()
+        .zip(requests)
+        .map(|(result, request)| {
+            assert_eq!(result["error"], Value::Null, "{name} on {}", request["uid"]);
+            result["decisions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|d| {
+                    assert_ne!(d["action"], "error", "{name} on {}: {d}", request["uid"]);
+                    d["message"].as_str().unwrap_or_default().to_owned()
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Through Gatekeeper's own code: every template and Constraint accepted, CEL
+/// picked, no review erring (with and without parameters), and Gatekeeper's
+/// CEL, its Rego and the ValidatingAdmissionPolicy each refusing what the
+/// module refuses, with its message, on every review but the named gaps.
+#[rstest]
+#[case::shipped("validator")]
+#[case::configured("validator-configured")]
+fn gatekeeper_itself_refuses_what_the_module_refuses(#[case] settings_name: &str) {
+    let Some(harness) = gatekeeper_harness("gatekeeper_itself_refuses_what_the_module_refuses") else {
+        return;
+    };
+    let settings = settings(settings_name);
+    let generated = generated(&settings);
+    let rules = rules(&generated);
+    let policy = module();
+    let reviews = reviews();
+    let requests: Vec<&Value> = reviews.iter().map(|r| &r.request).collect();
+    let webhook: Vec<&Value> = reviews
+        .iter()
+        .filter(|r| !r.audited())
+        .map(|r| &r.request)
+        .collect();
+    let mut denied: BTreeMap<(&str, usize), Vec<String>> = BTreeMap::new();
+    for rule in &rules {
+        let mut bare = rule.constraint.clone();
+        bare["spec"].as_object_mut().map(|spec| spec.remove("parameters"));
+        gatekeeper_violations(&harness, rule, &bare, "", &requests);
+        for (engine, answers) in [
+            (
+                "Gatekeeper",
+                gatekeeper_violations(&harness, rule, rule.constraint, "", &requests),
+            ),
+            (
+                "Gatekeeper Rego",
+                gatekeeper_violations(&harness, rule, rule.constraint, "Rego", &requests),
+            ),
+        ] {
+            for (i, messages) in answers.into_iter().enumerate() {
+                if rule.denies(Engine::Cel) {
+                    denied.entry((engine, i)).or_default().extend(messages);
+                }
+            }
+        }
+        let answers = admission_policy_denials(&harness, rule, &webhook);
+        let mut answers = answers.into_iter();
+        for (i, review) in reviews.iter().enumerate() {
+            if review.audited() {
+                continue;
+            }
+            let messages = answers.next().expect("an answer per webhook review");
+            if rule.denies(Engine::Vap) {
+                denied
+                    .entry(("ValidatingAdmissionPolicy", i))
+                    .or_default()
+                    .extend(messages);
+            }
+        }
+    }
+    let mut mismatches = Vec::new();
+    for (i, review) in reviews.iter().enumerate() {
+        let module = module_verdict(&policy, &settings, &review.module_request);
+        for (engine, like) in [
+            ("Gatekeeper", Engine::Cel),
+            ("Gatekeeper Rego", Engine::Rego),
+            ("ValidatingAdmissionPolicy", Engine::Vap),
+        ] {
+            if engine == "ValidatingAdmissionPolicy" && review.audited() {
+                continue;
+            }
+            let messages = denied.get(&(engine, i)).cloned().unwrap_or_default();
+            mismatches.extend(compare(
+                engine,
+                review,
+                &messages,
+                &module,
+                gap(settings_name, review, like),
+            ));
+        }
+    }
+    assert!(mismatches.is_empty(), "{mismatches:#?}");
+}
+
+/// Through Gatekeeper's own code: each suite case as `gator verify` reviews
+/// it and as a webhook CREATE.
+#[test]
+fn gatekeeper_itself_passes_the_suites() {
+    let Some(harness) = gatekeeper_harness("gatekeeper_itself_passes_the_suites") else {
+        return;
+    };
+    let generated = generated(&settings("validator"));
+    let rules = rules(&generated);
+    for case in suite_cases(&generated) {
+        let rule = rules
+            .iter()
+            .find(|rule| std::ptr::eq(rule.template, case.template))
+            .expect("the suite's template is a rule's");
+        let audited = audit_request(&case.name, case.object);
+        let created = json!({"uid": case.name, "operation": "CREATE", "object": case.object});
+        let answers = gatekeeper_violations(&harness, rule, case.constraint, "", &[&audited, &created]);
+        for (found, how) in answers.iter().zip(["gator", "CREATE"]) {
+            assert_eq!(
+                !found.is_empty(),
+                case.violations,
+                "{} as {how}: {found:?}",
+                case.name
+            );
+        }
     }
 }

@@ -4,7 +4,7 @@
 //!   0 ready, 1 something blocks adoption, 2 the command line or an input
 //!   cannot be read.
 //! - `native-sidecar-policy gatekeeper --settings FILE --out DIR`: Gatekeeper's
-//!   objects from the same settings (README, "Gatekeeper"). Exit codes: 0
+//!   objects from the same settings (docs/gatekeeper.md). Exit codes: 0
 //!   written, 1 a setting Gatekeeper cannot express, 2 unreadable input.
 
 // A native command: built as WebAssembly (a `cargo build --target wasm32-…`

@@ -38,22 +38,27 @@ spec := object.get(template, "spec", {})
 
 annotations := object.get(object.get(template, "metadata", {}), "annotations", {})
 
-# Pods when created (their containers cannot change later); Job and CronJob
-# templates whenever a request changes them.
+# Pods when created (their containers cannot change later), or reviewed as
+# they are (Gatekeeper's audit and `gator verify` give no operation); Job and
+# CronJob templates then too, and whenever an update changes them.
+operation := object.get(review, "operation", "")
+
+as_created if operation in {"CREATE", ""}
+
 in_scope if {
 	kind == "Pod"
-	review.operation == "CREATE"
+	as_created
 	object.get(spec, "restartPolicy", "Always") in {"Never", "OnFailure"}
 }
 
 in_scope if {
 	kind in {"Job", "CronJob"}
-	review.operation == "CREATE"
+	as_created
 }
 
 in_scope if {
 	kind in {"Job", "CronJob"}
-	review.operation == "UPDATE"
+	operation == "UPDATE"
 	not same_spec
 }
 

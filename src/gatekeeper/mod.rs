@@ -2,8 +2,8 @@
 //! Gatekeeper cannot run a WebAssembly module, so its users get the same
 //! rules as ConstraintTemplates (Rego and CEL), Constraints and mutators.
 //! What Gatekeeper cannot express is refused here, naming the setting, or
-//! listed as a difference; nothing is approximated silently (README,
-//! "Gatekeeper").
+//! listed as a difference; nothing is approximated silently
+//! (docs/gatekeeper.md). The same CEL also comes as a ValidatingAdmissionPolicy.
 //!
 //! The rules' code is fixed text (`*.rego`, `*.cel.yaml`); what the settings
 //! say goes into the Constraints' parameters, so a template never changes

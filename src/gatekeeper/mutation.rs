@@ -1,14 +1,16 @@
 //! Injection as Gatekeeper mutators: `Assign` appends the native sidecar,
 //! its volumes and the app containers' mounts and env as keyed list entries
-//! that must not exist yet; `AssignMetadata` writes the status annotation.
-//! Gatekeeper applies mutators sorted by kind and name, so the names carry
-//! the settings' order.
+//! that must not exist yet. Gatekeeper applies mutators sorted by kind and
+//! name, so the names carry the settings' order.
+//!
+//! No status annotation: the only mutator that writes annotations,
+//! `AssignMetadata`, has no `applyTo` and so no `operations`: it would also
+//! run on every UPDATE of a selected pod and mark a pod as injected that no
+//! `Assign` touched. The marker env on each sidecar is the record that stays.
 
 use serde_json::{Value, json};
 
 use super::{EXCLUDED_NAMESPACES, Generated};
-use crate::compat::Mode;
-use crate::inject::status;
 use crate::settings::{Compiled, Settings, Strategy};
 use crate::template::{INJECT_KEY, Injection, Position, STATUS_KEY, Template};
 
@@ -40,11 +42,6 @@ pub(super) fn generate(
                 .to_owned(),
         );
     }
-    let selectors: Vec<Option<Value>> = compiled
-        .templates
-        .iter()
-        .map(|t| selector(t.injection, settings.allow_opt_out))
-        .collect();
     for (i, template) in compiled.templates.iter().enumerate() {
         if template.position != Position::Last {
             refused.push(format!(
@@ -63,12 +60,6 @@ pub(super) fn generate(
                  cannot check that the pod has it; add it to sidecars[{i}].volumes"
             ));
         }
-        if selectors.get(i) != selectors.first() {
-            refused.push(format!(
-                "sidecars[{i}].injection: the templates must all be optIn or all be always: Gatekeeper sets the \
-                 status annotation once, and cannot tell which mutators applied"
-            ));
-        }
     }
     out.differences.push(format!(
         "sidecars[].injection: a pod opts in or out with the label {INJECT_KEY} only (true or false); the \
@@ -81,24 +72,14 @@ pub(super) fn generate(
          sidecar"
             .to_owned(),
     );
-    let selector = selectors.first().cloned().flatten();
+    out.differences.push(format!(
+        "sidecars[]: no {STATUS_KEY} annotation (Gatekeeper's AssignMetadata cannot be limited to CREATE); \
+         the marker env on each sidecar records the injection"
+    ));
     for (i, template) in compiled.templates.iter().enumerate() {
+        let selector = selector(template.injection, settings.allow_opt_out);
         mutators(i, template, selector.as_ref(), out);
     }
-    let injected: Vec<&Template> = compiled.templates.iter().collect();
-    let mut metadata = mutator(
-        "AssignMetadata",
-        "native-sidecar-status",
-        selector.as_ref(),
-        format!("metadata.annotations.{}", key(STATUS_KEY)),
-        json!({"assign": {"value": status(None, &injected, Mode::Native, None)}}),
-    );
-    // AssignMetadata applies to whatever its match selects: no applyTo.
-    if let Some(spec) = metadata.get_mut("spec").and_then(Value::as_object_mut) {
-        spec.remove("applyTo");
-    }
-    out.files
-        .push(("mutation/native-sidecar-status.yaml".to_owned(), metadata));
 }
 
 /// The `labelSelector` of a template's mutators.
@@ -112,11 +93,22 @@ fn selector(injection: Injection, allow_opt_out: bool) -> Option<Value> {
     }
 }
 
+/// Gatekeeper refuses a mutator whose name is longer.
+const MAX_NAME: usize = 63;
+
+/// A mutator's name: the template's number and the part first, so that
+/// Gatekeeper's name order is the settings' order, then the template's id,
+/// cut to fit (the number and part alone keep names unique).
+fn mutator_name(index: usize, part: &str, id: &str) -> String {
+    let mut name = format!("native-sidecar-{index:02}-{part}-{id}");
+    name.truncate(MAX_NAME);
+    name.trim_end_matches('-').to_owned()
+}
+
 /// The `Assign` mutators of template number `index`.
 fn mutators(index: usize, template: &Template, selector: Option<&Value>, out: &mut Generated) {
-    let prefix = format!("native-sidecar-{index:02}-{}", template.id);
     let mut assign = |part: String, location: String, value: &Value| {
-        let name = format!("{prefix}-{part}");
+        let name = mutator_name(index, &part, &template.id);
         let parameters = json!({
             "pathTests": [{"subPath": location, "condition": "MustNotExist"}],
             "assign": {"value": value},
@@ -127,27 +119,27 @@ fn mutators(index: usize, template: &Template, selector: Option<&Value>, out: &m
         ));
     };
     assign(
-        "a-init-container".to_owned(),
+        "a".to_owned(),
         format!("spec.initContainers[name: {}]", key(&template.container_name)),
         &template.native_container,
     );
     for (k, (name, volume)) in template.volumes.iter().enumerate() {
         assign(
-            format!("b-volume-{k:02}"),
+            format!("b{k:02}"),
             format!("spec.volumes[name: {}]", key(name)),
             volume,
         );
     }
     for (k, (name, _, mount)) in template.app_mounts.iter().enumerate() {
         assign(
-            format!("c-mount-{k:02}"),
+            format!("c{k:02}"),
             format!("spec.containers[name: *].volumeMounts[name: {}]", key(name)),
             mount,
         );
     }
     for (k, (name, env)) in template.app_env.iter().enumerate() {
         assign(
-            format!("d-env-{k:02}"),
+            format!("d{k:02}"),
             format!("spec.containers[name: *].env[name: {}]", key(name)),
             env,
         );

@@ -27,10 +27,14 @@ spec := object.get(review.object, spec_pointer, {})
 
 annotations := object.get(template, ["metadata", "annotations"], {})
 
-changes_spec if review.operation == "CREATE"
+# Created, or reviewed as it is (Gatekeeper's audit and `gator verify` give
+# no operation), or updated with a changed pod spec.
+operation := object.get(review, "operation", "")
+
+changes_spec if operation in {"CREATE", ""}
 
 changes_spec if {
-	review.operation == "UPDATE"
+	operation == "UPDATE"
 	object.get(object.get(review, "oldObject", {}), spec_pointer, null) != object.get(review.object, spec_pointer, null)
 }
 
@@ -63,7 +67,7 @@ marker(c) := [sprintf("it carries the marker @MARKER_ENV@=%s that native-sidecar
 } else := []
 
 old_object(c) := ["the stored object has restartPolicy: Always for it and this update drops it"] if {
-	review.operation == "UPDATE"
+	operation == "UPDATE"
 	declares_native(object.get(object.get(review, "oldObject", {}), spec_pointer, {}), c.name)
 } else := []
 

@@ -13,6 +13,8 @@ struct Rule {
     /// Directory in the gatekeeper-library layout, and the Constraint's name.
     directory: &'static str,
     kind: &'static str,
+    /// gatekeeper-library's `metadata.gatekeeper.sh/title`.
+    title: &'static str,
     rego: &'static str,
     cel: &'static str,
     description: &'static str,
@@ -21,6 +23,7 @@ struct Rule {
 const JOB_SIDECARS: Rule = Rule {
     directory: "job-sidecars",
     kind: "NativeSidecarJobSidecars",
+    title: "Native sidecars: no legacy sidecars in Jobs",
     rego: include_str!("job_sidecars.rego"),
     cel: include_str!("job_sidecars.cel.yaml"),
     description: "Refuses pods that run to completion (Pods with restartPolicy Never or OnFailure, \
@@ -31,6 +34,7 @@ const JOB_SIDECARS: Rule = Rule {
 const STRIPPED: Rule = Rule {
     directory: "stripped-restart-policy",
     kind: "NativeSidecarStrippedRestartPolicy",
+    title: "Native sidecars: restartPolicy not stripped",
     rego: include_str!("stripped.rego"),
     cel: include_str!("stripped.cel.yaml"),
     description: "Refuses init containers that were meant to be native sidecars but lost restartPolicy: \
@@ -81,8 +85,9 @@ pub(super) fn generate(
         );
     }
     out.differences.push(
-        "strippedRestartPolicy: the CEL engine does not read the kubectl.kubernetes.io/last-applied-configuration \
-         record (standard CEL cannot parse JSON); the Rego engine does"
+        "strippedRestartPolicy: the kubectl.kubernetes.io/last-applied-configuration record is not read by CEL \
+         (Gatekeeper's default engine, and the ValidatingAdmissionPolicy), which cannot parse JSON; only the \
+         Rego engine reads it"
             .to_owned(),
     );
     let (allowed, disallowed) = stripped_examples();
@@ -131,8 +136,8 @@ fn job_sidecars_action(
     }
     match jobs.endless_commands {
         EndlessAction::Reject => refused.push(
-            "jobSidecars.endlessCommands: reject: the heuristic reads a command line word by word, which \
-             standard CEL cannot (it has no split): use warn or ignore"
+            "jobSidecars.endlessCommands: reject: the command-line heuristic is not generated for Gatekeeper \
+             (its sleep durations are numbers of any size, which CEL's integers cannot hold): use warn or ignore"
                 .to_owned(),
         ),
         EndlessAction::Warn => out.differences.push(
@@ -282,7 +287,11 @@ fn emit(
         "kind": "ConstraintTemplate",
         "metadata": {
             "name": rule.kind.to_lowercase(),
-            "annotations": {"description": rule.description},
+            "annotations": {
+                "metadata.gatekeeper.sh/title": rule.title,
+                "metadata.gatekeeper.sh/version": env!("CARGO_PKG_VERSION"),
+                "description": rule.description,
+            },
         },
         "spec": {
             "crd": {"spec": {
@@ -298,6 +307,7 @@ fn emit(
             }],
         },
     });
+    let (policy, binding) = admission_policy(&constraint_name, rule, &template, &parameters, action);
     let constraint = json!({
         "apiVersion": "constraints.gatekeeper.sh/v1beta1",
         "kind": rule.kind,
@@ -332,10 +342,110 @@ fn emit(
     });
     out.files.extend([
         (format!("{dir}/template.yaml"), template),
+        (
+            format!("{dir}/kustomization.yaml"),
+            json!({"resources": ["template.yaml"]}),
+        ),
+        (format!("{VAP_DIR}/{constraint_name}/policy.yaml"), policy),
+        (format!("{VAP_DIR}/{constraint_name}/binding.yaml"), binding),
         (format!("{dir}/{samples}/constraint.yaml"), constraint),
         (format!("{dir}/{samples}/example_allowed.yaml"), allowed),
         (format!("{dir}/{samples}/example_disallowed.yaml"), disallowed),
         (format!("{dir}/suite.yaml"), suite),
     ]);
     Ok(())
+}
+
+/// Where the ValidatingAdmissionPolicies go: beside the rules, for clusters
+/// with no policy engine.
+const VAP_DIR: &str = "validating-admission-policy";
+
+/// The rule's CEL as a ValidatingAdmissionPolicy and its binding (Kubernetes
+/// 1.30 or later, no engine): the template's variables and validations word
+/// for word, the Constraint's parameters as a first variable named `params`
+/// (written as a CEL literal, so no parameter resource is needed), and the
+/// action as the binding's `validationActions`.
+fn admission_policy(
+    name: &str,
+    rule: &Rule,
+    template: &Value,
+    parameters: &Value,
+    action: &str,
+) -> (Value, Value) {
+    let code = &template["spec"]["targets"][0]["code"][0]["source"];
+    let mut variables = vec![json!({"name": "params", "expression": cel_literal(parameters)})];
+    variables.extend(code["variables"].as_array().into_iter().flatten().cloned());
+    let operations = ["CREATE", "UPDATE"];
+    let policy = json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": name, "annotations": {"description": rule.description}},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {
+                "resourceRules": [
+                    {"apiGroups": [""], "apiVersions": ["v1"], "operations": operations, "resources": ["pods"]},
+                    {"apiGroups": ["batch"], "apiVersions": ["v1"], "operations": operations,
+                     "resources": ["jobs", "cronjobs"]},
+                ],
+                "namespaceSelector": {"matchExpressions": [
+                    {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["kube-system"]}]},
+            },
+            "variables": variables,
+            "validations": code["validations"],
+        },
+    });
+    let binding = json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": name},
+        "spec": {
+            "policyName": name,
+            "validationActions": [if action == "deny" { "Deny" } else { "Warn" }],
+        },
+    });
+    (policy, binding)
+}
+
+/// `value` as a CEL literal. Every list element and map value is wrapped in
+/// `dyn()`: Kubernetes' CEL refuses literals whose values differ in type.
+fn cel_literal(value: &Value) -> String {
+    match value {
+        Value::Null => "null".to_owned(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(text) => {
+            let mut quoted = String::with_capacity(text.len() + 2);
+            quoted.push('"');
+            for c in text.chars() {
+                match c {
+                    '"' => quoted.push_str("\\\""),
+                    '\\' => quoted.push_str("\\\\"),
+                    '\n' => quoted.push_str("\\n"),
+                    '\r' => quoted.push_str("\\r"),
+                    '\t' => quoted.push_str("\\t"),
+                    c => quoted.push(c),
+                }
+            }
+            quoted.push('"');
+            quoted
+        }
+        Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(|v| format!("dyn({})", cel_literal(v))).collect();
+            format!("[{}]", items.join(", "))
+        }
+        Value::Object(fields) => {
+            let fields: Vec<String> = fields
+                .iter()
+                .map(|(k, v)| {
+                    format!(
+                        "{}: dyn({})",
+                        cel_literal(&Value::String(k.clone())),
+                        cel_literal(v)
+                    )
+                })
+                .collect();
+            format!("{{{}}}", fields.join(", "))
+        }
+    }
 }
