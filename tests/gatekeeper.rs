@@ -1269,10 +1269,11 @@ fn admission_policy_denials(harness: &Path, rule: &Rule, requests: &[&Value]) ->
                 .as_array()
                 .into_iter()
                 .flatten()
-                .map(|d| {
+                .filter(|d| {
                     assert_ne!(d["action"], "error", "{name} on {}: {d}", request["uid"]);
-                    d["message"].as_str().unwrap_or_default().to_owned()
+                    d["action"] == "deny"
                 })
+                .map(|d| d["message"].as_str().unwrap_or_default().to_owned())
                 .collect()
         })
         .collect()

@@ -372,7 +372,9 @@ fn admission_policy(
     parameters: &Value,
     action: &str,
 ) -> (Value, Value) {
-    let code = &template["spec"]["targets"][0]["code"][0]["source"];
+    let code = template
+        .pointer("/spec/targets/0/code/0/source")
+        .unwrap_or(&Value::Null);
     let mut variables = vec![json!({"name": "params", "expression": cel_literal(parameters)})];
     variables.extend(code["variables"].as_array().into_iter().flatten().cloned());
     let operations = ["CREATE", "UPDATE"];
