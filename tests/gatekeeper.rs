@@ -1225,24 +1225,31 @@ fn gatekeeper_violations(
             "{kind}: Gatekeeper picks CEL"
         );
     }
+    per_review(&answer, requests, &kind.to_string(), |result| {
+        result["violations"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|v| v["msg"].as_str().expect("a msg").to_owned())
+            .collect()
+    })
+}
+
+/// The harness's results, one per request, none an error, each read by `read`.
+fn per_review(
+    answer: &Value,
+    requests: &[&Value],
+    what: &str,
+    read: impl Fn(&Value) -> Vec<String>,
+) -> Vec<Vec<String>> {
     let results = answer["results"].as_array().expect("results");
-    assert_eq!(results.len(), requests.len());
+    assert_eq!(results.len(), requests.len(), "{what}");
     results
         .iter()
         .zip(requests)
         .map(|(result, request)| {
-            assert_eq!(
-                result["error"],
-                Value::Null,
-                "{kind} {engine} on {}",
-                request["uid"]
-            );
-            result["violations"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|v| v["msg"].as_str().expect("a msg").to_owned())
-                .collect()
+            assert_eq!(result["error"], Value::Null, "{what} on {}", request["uid"]);
+            read(result)
         })
         .collect()
 }
@@ -1256,27 +1263,20 @@ fn admission_policy_denials(harness: &Path, rule: &Rule, requests: &[&Value]) ->
         &json!({"mode": "vap", "policy": rule.policy, "binding": rule.binding, "params": null,
                 "reviews": requests.iter().map(|r| harness_review(r)).collect::<Vec<_>>()}),
     );
-    let name = &rule.policy["metadata"]["name"];
+    let name = rule.policy["metadata"]["name"].to_string();
     assert_eq!(answer["compileErrors"], json!([]), "{name}");
-    let results = answer["results"].as_array().expect("results");
-    assert_eq!(results.len(), requests.len());
-    results
-        .iter()
-        .zip(requests)
-        .map(|(result, request)| {
-            assert_eq!(result["error"], Value::Null, "{name} on {}", request["uid"]);
-            result["decisions"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|d| {
-                    assert_ne!(d["action"], "error", "{name} on {}: {d}", request["uid"]);
-                    d["action"] == "deny"
-                })
-                .map(|d| d["message"].as_str().unwrap_or_default().to_owned())
-                .collect()
-        })
-        .collect()
+    per_review(&answer, requests, &name, |result| {
+        result["decisions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|d| {
+                assert_ne!(d["action"], "error", "{name}: {d}");
+                d["action"] == "deny"
+            })
+            .map(|d| d["message"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    })
 }
 
 /// Through Gatekeeper's own code: every template and Constraint accepted, CEL

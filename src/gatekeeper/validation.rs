@@ -137,7 +137,7 @@ fn job_sidecars_action(
     match jobs.endless_commands {
         EndlessAction::Reject => refused.push(
             "jobSidecars.endlessCommands: reject: the command-line heuristic is not generated for Gatekeeper \
-             (its sleep durations are numbers of any size, which CEL's integers cannot hold): use warn or ignore"
+             (yet): use warn or ignore"
                 .to_owned(),
         ),
         EndlessAction::Warn => out.differences.push(
