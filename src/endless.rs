@@ -18,13 +18,19 @@
 
 use crate::request::Container;
 
+/// Where a shell script is cut into words: white space and the shell's
+/// list and grouping operators. (The Gatekeeper rules are generated from it.)
+pub fn is_separator(c: char) -> bool {
+    c.is_whitespace() || matches!(c, ';' | '&' | '|' | '(' | ')')
+}
+
 /// Why `container`'s command line cannot end on its own, if it cannot.
 pub fn never_ends(container: &Container) -> Option<&'static str> {
     let words: Vec<&str> = container.command_line().collect();
     // A shell script is one word: read it as words too.
     let script: Vec<&str> = words
         .iter()
-        .flat_map(|word| word.split(|c: char| c.is_whitespace() || matches!(c, ';' | '&' | '|' | '(' | ')')))
+        .flat_map(|word| word.split(is_separator))
         .filter(|w| !w.is_empty())
         .collect();
     if script.contains(&"timeout") {

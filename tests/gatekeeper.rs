@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use cel::common::types::{CelInt, DYN_TYPE, LIST_TYPE};
+use cel::common::types::{CelInt, CelString, DYN_TYPE, LIST_TYPE, STRING_TYPE};
 use cel::common::value::CowVal;
 
 use harness::{Policy, fixture, fixtures};
@@ -169,7 +169,7 @@ fn rego(source: &str, parameters: &Value, request: &Value) -> Vec<String> {
 
 /// The CEL environment the generated CEL is written for, as far as the `cel`
 /// crate has it: the standard library, the strings extension, and
-/// Kubernetes' `list.indexOf`.
+/// Kubernetes' `list.indexOf` and `string.find`.
 fn cel_environment() -> Arc<cel::Env> {
     static ENV: OnceLock<Arc<cel::Env>> = OnceLock::new();
     ENV.get_or_init(|| {
@@ -183,6 +183,14 @@ fn cel_environment() -> Arc<cel::Env> {
             list_index_of,
         )
         .expect("list.indexOf");
+        env.add_member_overload(
+            "find",
+            "string.find(string)",
+            STRING_TYPE,
+            vec![STRING_TYPE],
+            string_find,
+        )
+        .expect("string.find");
         Arc::new(env)
     })
     .clone()
@@ -205,6 +213,26 @@ fn list_index_of<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ce
         index += 1;
     }
     Ok(CowVal::owned(CelInt::from(-1)))
+}
+
+/// Kubernetes' `string.find(regex)`: the first match, or "".
+fn string_find<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, cel::ExecutionError> {
+    let text = |value: &CowVal| {
+        value
+            .as_ref()
+            .downcast_ref::<CelString>()
+            .map(|s| s.inner().to_owned())
+            .ok_or_else(|| cel::ExecutionError::function_error("find", "not a string"))
+    };
+    let [haystack, pattern] = <[CowVal; 2]>::try_from(args)
+        .map_err(|_| cel::ExecutionError::function_error("find", "two arguments"))?;
+    let pattern =
+        regex::Regex::new(&text(&pattern)?).map_err(|e| cel::ExecutionError::function_error("find", e))?;
+    let found = pattern
+        .find(&text(&haystack)?)
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_default();
+    Ok(CowVal::owned(CelString::from(found)))
 }
 
 /// CEL admission: `variables` evaluated in order (each sees the ones before,
@@ -605,7 +633,6 @@ fn the_actions_become_enforcement_actions() {
 #[case::shipped_injector(fixture("settings/injector.json"), &["sidecars[0].position: first", "injectHostNetworkPods: false"])]
 #[case::convert(json!({"jobSidecars": {"action": "convert"}}), &["jobSidecars.action: convert"])]
 #[case::meshes(json!({"mutate": false, "jobSidecars": {"meshes": {"istio": "legacy"}}}), &["jobSidecars.meshes"])]
-#[case::endless(json!({"mutate": false, "jobSidecars": {"endlessCommands": "reject"}}), &["jobSidecars.endlessCommands: reject"])]
 #[case::strategy(json!({"injectHostNetworkPods": true, "nativeSupport": {"strategy": "nodeVersion"},
     "sidecars": [{"name": "a", "position": "last", "container": {"name": "a", "image": "a"}}]}), &["nativeSupport.strategy"])]
 #[case::anchored(json!({"injectHostNetworkPods": true,
@@ -1387,4 +1414,126 @@ fn gatekeeper_itself_passes_the_suites() {
             );
         }
     }
+}
+
+/// Command lines for the heuristic (endless.rs's table and the edges of its
+/// reading: separators, repeated words, durations of any length).
+const COMMAND_LINES: [&[&str]; 30] = [
+    &["sh", "-c", "tail -F /opt/logs.txt"],
+    &["tail", "-f", "/var/log/app.log"],
+    &["tail", "-n0", "-qF", "/x"],
+    &["tail", "--follow=name", "/x"],
+    &["tail", "--followx", "/x"],
+    &["tail", "-n", "100", "/var/log/app.log"],
+    &["tail", "f"],
+    &["timeout", "60", "tail", "-f", "/x"],
+    &["sleep", "infinity"],
+    &["/bin/sh", "-c", "echo ready;sleep\tinf"],
+    &["sleep", "2147483647"],
+    &["sleep", "31536000"],
+    &["sleep", "31535999s"],
+    &["sleep", "+0031536000ss"],
+    &["sleep", "365d"],
+    &["sleep", "364d"],
+    &["sleep", "18446744073709551615"],
+    &["sleep", "18446744073709551616"],
+    &["sleep", "sleep", "999999999"],
+    &["infinity", "sleep"],
+    &["sleep", "3600"],
+    &["sh", "-c", "while true; do ship-logs; sleep 5; done"],
+    &["bash", "-c", "while :; do date; sleep 1; done"],
+    &["sh", "-c", "while [ 1 ]; do x; done"],
+    &["sh", "-c", "until false; do x; done"],
+    &["sh", "-c", "while true; do check && exit 0; sleep 5; done"],
+    &["sh", "-c", "while true; do [ -f /done ] && break; sleep 1; done"],
+    &["sh", "-c", "for i in 1 2 3; do x; done"],
+    &["app", "--verbose=true", "--while"],
+    &["sh", "-c", "while\u{a0}true;(x)&&y|z; done"],
+];
+
+/// The command-line heuristic, refused (`endlessCommands: reject`) or only
+/// counted (`warn`), gives in every engine the module's verdict and message:
+/// beside a main container, alone (all the Job's containers then), and
+/// declared one-shot.
+#[rstest]
+#[case::reject("reject")]
+#[case::warn("warn")]
+fn the_command_line_heuristic_is_the_modules(#[case] endless: &str) {
+    let settings = json!({"mutate": false, "jobSidecars": {"action": "reject", "endlessCommands": endless},
+                          "strippedRestartPolicy": {"action": "ignore"}});
+    let generated = generated(&settings);
+    let rules = rules(&generated);
+    let policy = Policy::new();
+    let mut reviews = Vec::new();
+    for (i, command) in COMMAND_LINES.iter().enumerate() {
+        let candidate = json!({"name": "helper", "image": "busybox", "command": command});
+        let main = json!({"name": "main", "image": "busybox", "command": ["make-report"]});
+        for (shape, containers, annotations) in [
+            ("beside main", json!([main, candidate]), json!({})),
+            ("alone", json!([candidate]), json!({})),
+            (
+                "one-shot",
+                json!([main, candidate]),
+                json!({"native-sidecar.kubewarden.io/one-shot": "x, helper"}),
+            ),
+        ] {
+            let request = json!({
+                "uid": format!("{i} {shape}"), "kind": {"group": "batch", "version": "v1", "kind": "Job"},
+                "operation": "CREATE",
+                "object": {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "report"},
+                           "spec": {"template": {"metadata": {"annotations": annotations},
+                                                 "spec": {"restartPolicy": "Never", "containers": containers}}}},
+            });
+            reviews.push(Review {
+                name: format!("{command:?} {shape}"),
+                module_request: request.clone(),
+                request,
+            });
+        }
+    }
+    let modules: Vec<(bool, String)> = reviews
+        .iter()
+        .map(|review| module_verdict(&policy, &settings, &review.module_request))
+        .collect();
+    let mut mismatches = Vec::new();
+    for (review, module) in reviews.iter().zip(&modules) {
+        for engine in ENGINES {
+            let denied: Vec<String> = rules
+                .iter()
+                .filter(|rule| rule.denies(engine))
+                .flat_map(|rule| rule.violations(engine, &review.request))
+                .collect();
+            mismatches.extend(compare(&format!("{engine:?}"), review, &denied, module, None));
+        }
+    }
+    // And through Gatekeeper's own engines, when present.
+    if let Some(harness) = gatekeeper_harness("the_command_line_heuristic_is_the_modules (Gatekeeper itself)")
+    {
+        let requests: Vec<&Value> = reviews.iter().map(|r| &r.request).collect();
+        for rule in rules.iter().filter(|rule| rule.denies(Engine::Cel)) {
+            let answers = [
+                (
+                    "Gatekeeper",
+                    gatekeeper_violations(&harness, rule, rule.constraint, "", &requests),
+                ),
+                (
+                    "Gatekeeper Rego",
+                    gatekeeper_violations(&harness, rule, rule.constraint, "Rego", &requests),
+                ),
+                (
+                    "ValidatingAdmissionPolicy",
+                    admission_policy_denials(&harness, rule, &requests),
+                ),
+            ];
+            for (engine, answer) in &answers {
+                for ((review, module), denied) in reviews.iter().zip(&modules).zip(answer) {
+                    mismatches.extend(compare(engine, review, denied, module, None));
+                }
+            }
+        }
+    }
+    assert!(mismatches.is_empty(), "{mismatches:#?}");
+    // Not a table that refuses nothing: the heuristic finds some under reject.
+    let refused = modules.iter().filter(|(refused, _)| *refused).count();
+    assert_eq!(refused > 0, endless == "reject", "{refused} refused");
 }

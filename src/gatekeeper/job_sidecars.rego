@@ -125,6 +125,84 @@ why(c) := sprintf("injected by native-sidecar-policy from template \"%s\" (@MARK
 
 legacy := [sprintf("container \"%s\" (%s)", [c.name, why(c)]) | some c in object.get(spec, "containers", []); why(c)]
 
+# The policy's command-line heuristic (endless.rs), for the containers that
+# are no known sidecar and not declared one-shot (a sleep's duration compared
+# as digits: any length, as the policy reads it).
+endless_action := object.get(object.get(input, "parameters", {}), "endlessCommands", "ignore")
+
+one_shot contains trim_space(name) if {
+	some name in split(object.get(annotations, "@ONE_SHOT_KEY@", ""), ",")
+}
+
+endless := [sprintf("container \"%s\" (%s)", [c.name, reason]) |
+	endless_action != "ignore"
+	some c in object.get(spec, "containers", [])
+	not why(c)
+	not c.name in one_shot
+	reason := never_ends(words(c))
+]
+
+words(c) := [w | some w in regex.split(`@SEPARATOR_CLASS@`, concat(" ", command_line(c))); w != ""]
+
+never_ends(ws) := "its command tails a file with -f, which never ends" if {
+	not "timeout" in ws
+	regex.match(` tail( -[^ ]*)* (--follow(=[^ ]*)?|-([fF]|[^- ][^ ]*[fF])[^ ]*) `, concat("", [" ", concat(" ", ws), " "]))
+} else := "its command sleeps forever" if {
+	not "timeout" in ws
+	some i, w in ws
+	w == "sleep"
+	forever(ws[i + 1])
+} else := "its command loops forever, with no exit or break" if {
+	not "timeout" in ws
+	regex.match(` (while (true|:) [^ ]+|until false [^ ]+|while \[ (1|true)) `, concat("", [" ", concat(" ", ws), " "]))
+	not can_leave(ws)
+}
+
+can_leave(ws) if {
+	some w in ws
+	w in {"break", "return"}
+}
+
+can_leave(ws) if {
+	some w in ws
+	startswith(w, "exit")
+}
+
+forever(d) if d in {"infinity", "inf"}
+
+forever(d) if {
+	regex.match(`^\+?[0-9]+s*$`, d)
+	at_least(trim_left(trim_right(replace(d, "+", ""), "s"), "0"), "31536000")
+}
+
+forever(d) if {
+	regex.match(`^\+?[0-9]+d$`, d)
+	at_least(trim_left(trim_suffix(replace(d, "+", ""), "d"), "0"), "365")
+}
+
+# Digits without leading zeros at least `low`, and at most the largest
+# unsigned 64-bit number (the policy's parse).
+at_least(n, low) if {
+	count(n) < 20
+	count(n) > count(low)
+}
+
+at_least(n, low) if {
+	count(n) == count(low)
+	n >= low
+}
+
+at_least(n, _) if {
+	count(n) == 20
+	n <= "18446744073709551615"
+}
+
+# What is refused: the known sidecars, then what the heuristic found when it
+# refuses that too.
+refused := array.concat(legacy, endless) if {
+	endless_action == "reject"
+} else := legacy
+
 hints := [h | some i, c in object.get(spec, "containers", []); why(c); h := known(c).hint; not hint_before(h, i)]
 
 hint_before(h, i) if {
@@ -149,22 +227,22 @@ job_sentence := sprintf(" This pod is created by Job \"%s\": the Job controller 
 	job_of_pod
 } else := ""
 
-running := "is a sidecar running as a regular container" if count(legacy) == 1
+running := "is a sidecar running as a regular container" if count(refused) == 1
 
-running := "are sidecars running as regular containers" if count(legacy) > 1
+running := "are sidecars running as regular containers" if count(refused) > 1
 
-them := "it" if count(legacy) == 1
+them := "it" if count(refused) == 1
 
-them := "them" if count(legacy) > 1
+them := "them" if count(refused) > 1
 
 violation contains {"msg": msg} if {
 	object.get(review, "subResource", "") == ""
 	in_scope
-	count(legacy) > 0
+	count(refused) > 0
 	# Every regular container a sidecar: they are the job, left as they are.
-	count(legacy) < count(object.get(spec, "containers", []))
+	count(legacy) + count(endless) < count(object.get(spec, "containers", []))
 	msg := concat("", array.concat([
-		sprintf("%s would never complete: %s %s in %s.containers, and a sidecar keeps running after the main containers exit, so the pod stays Running. Fix: move %s to %s.initContainers with restartPolicy: Always (native sidecars, Kubernetes >= 1.29): they start before the main containers and are stopped when those finish.", [subject, concat(", ", legacy), running, spec_path, them, spec_path]),
+		sprintf("%s would never complete: %s %s in %s.containers, and a sidecar keeps running after the main containers exit, so the pod stays Running. Fix: move %s to %s.initContainers with restartPolicy: Always (native sidecars, Kubernetes >= 1.29): they start before the main containers and are stopped when those finish.", [subject, concat(", ", refused), running, spec_path, them, spec_path]),
 		job_sentence,
 	], [sprintf(" Or, %s.", [h]) | some h in hints]))
 }

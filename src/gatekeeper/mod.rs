@@ -15,9 +15,10 @@ mod validation;
 use serde_json::Value;
 
 use crate::catalog::{KRUISE_ENV, SIDECARS_ANNOTATION};
+use crate::endless::is_separator;
 use crate::settings::Settings;
 use crate::stripped::LAST_APPLIED;
-use crate::template::{MARKER_ENV, STATUS_KEY};
+use crate::template::{MARKER_ENV, ONE_SHOT_KEY, STATUS_KEY};
 
 /// What the generator writes.
 #[derive(Debug, Default)]
@@ -58,8 +59,35 @@ fn source(text: &str) -> String {
     text.replace("@MARKER_ENV@", MARKER_ENV)
         .replace("@SIDECARS_ANNOTATION@", SIDECARS_ANNOTATION)
         .replace("@KRUISE_ENV@", KRUISE_ENV)
+        .replace("@ONE_SHOT_KEY@", ONE_SHOT_KEY)
         .replace("@STATUS_KEY@", STATUS_KEY)
         .replace("@LAST_APPLIED@", LAST_APPLIED)
+        .replace("@CEL_SEPARATORS_TO_SPACES@", &cel_separators_to_spaces())
+        .replace("@SEPARATOR_CLASS@", &separator_class())
+}
+
+/// Every character the command-line heuristic cuts words on.
+fn separators() -> impl Iterator<Item = char> {
+    (0..=u32::from(char::MAX))
+        .filter_map(char::from_u32)
+        .filter(|c| is_separator(*c))
+}
+
+/// CEL that turns each separator but the space into a space (`replace`
+/// calls, the strings extension has no regular-expression replace).
+fn cel_separators_to_spaces() -> String {
+    separators()
+        .filter(|c| *c != ' ')
+        .map(|c| format!(".replace('\\u{:04x}', ' ')", u32::from(c)))
+        .collect()
+}
+
+/// A regular-expression class (RE2, and the `regex` crate) of the separators.
+fn separator_class() -> String {
+    let class: String = separators()
+        .map(|c| format!("\\x{{{:x}}}", u32::from(c)))
+        .collect();
+    format!("[{class}]")
 }
 
 /// `text` as a regular expression that matches only itself (RE2 and the

@@ -49,7 +49,7 @@ pub(super) fn generate(
     refused: &mut Vec<String>,
 ) {
     if let Some(action) = job_sidecars_action(settings, out, refused) {
-        let parameters = job_sidecars_parameters(settings, compiled);
+        let parameters = job_sidecars_parameters(settings, compiled, action);
         let (allowed, disallowed) = job_sidecars_examples();
         if let Err(defect) = emit(
             &JOB_SIDECARS,
@@ -134,19 +134,13 @@ fn job_sidecars_action(
                 .to_owned(),
         );
     }
-    match jobs.endless_commands {
-        EndlessAction::Reject => refused.push(
-            "jobSidecars.endlessCommands: reject: the command-line heuristic is not generated for Gatekeeper \
-             (yet): use warn or ignore"
+    if endless_parameter(jobs.endless_commands, action) == "warn" {
+        out.differences.push(
+            "jobSidecars.endlessCommands: no warnings for command lines that never end (tail -f, sleep \
+             infinity, endless loops); such containers still count when all of a pod's containers are \
+             sidecars"
                 .to_owned(),
-        ),
-        EndlessAction::Warn => out.differences.push(
-            "jobSidecars.endlessCommands: warn: no warnings for command lines that never end (tail -f, \
-             sleep infinity, endless loops), and such a container does not count as a sidecar when the \
-             policy would leave a pod alone because all its containers are sidecars"
-                .to_owned(),
-        ),
-        EndlessAction::Ignore => {}
+        );
     }
     Some(action)
 }
@@ -154,7 +148,7 @@ fn job_sidecars_action(
 /// What counts as a sidecar, as the Constraint's parameters: the catalog and
 /// the operator's names and images, with the image tests as regular
 /// expressions both engines run.
-fn job_sidecars_parameters(settings: &Settings, compiled: &Compiled) -> Value {
+fn job_sidecars_parameters(settings: &Settings, compiled: &Compiled, action: &str) -> Value {
     let jobs = &settings.job_sidecars;
     let catalog: Vec<Value> = if jobs.use_builtin_catalog {
         BUILTIN
@@ -183,7 +177,21 @@ fn job_sidecars_parameters(settings: &Settings, compiled: &Compiled) -> Value {
         .iter()
         .map(|prefix| json!({"prefix": prefix, "pattern": under_prefix_pattern(prefix)}))
         .collect();
-    json!({"catalog": catalog, "names": jobs.names, "images": images})
+    let endless = endless_parameter(jobs.endless_commands, action);
+    json!({"catalog": catalog, "names": jobs.names, "images": images, "endlessCommands": endless})
+}
+
+/// What the rules do with command lines that never end: the policy refuses
+/// what its heuristic finds only where it refuses the rest (a `deny`
+/// Constraint); elsewhere it warns about each, which a Constraint cannot do
+/// beside its own violations, so they only count when all of a pod's
+/// containers are sidecars.
+fn endless_parameter(endless: EndlessAction, action: &str) -> &'static str {
+    match endless {
+        EndlessAction::Ignore => "ignore",
+        EndlessAction::Reject if action == "deny" => "reject",
+        _ => "warn",
+    }
 }
 
 fn job_sidecars_schema() -> Value {
@@ -208,6 +216,13 @@ fn job_sidecars_schema() -> Value {
                 "type": "array",
                 "description": "Image prefixes whose containers are sidecars (jobSidecars.images), with the pattern that tests them.",
                 "items": {"type": "object", "properties": {"prefix": {"type": "string"}, "pattern": {"type": "string"}}},
+            },
+            "endlessCommands": {
+                "type": "string",
+                "enum": ["ignore", "warn", "reject"],
+                "description": "Containers whose command line never ends (tail -f, sleep infinity, endless loops): \
+                                ignore them, count them as sidecars only when all containers are, or refuse them too \
+                                (jobSidecars.endlessCommands).",
             },
         },
     })
