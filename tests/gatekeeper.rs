@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use cel::common::types::{CelInt, CelString, DYN_TYPE, LIST_TYPE, STRING_TYPE};
-use cel::common::value::CowVal;
+use cel::common::types::{CelInt, CelList, CelString, DYN_TYPE, LIST_TYPE, STRING_TYPE};
+use cel::common::value::{CowVal, Val};
 
 use harness::{Policy, fixture, fixtures};
 use native_sidecar_policy::gatekeeper::{Generated, generate};
@@ -23,7 +23,7 @@ use serde_json::{Map, Value, json};
 /// What runs a generated rule here: the template's Rego (regorus), its CEL
 /// (the `cel` crate, as Gatekeeper binds it), or the ValidatingAdmissionPolicy
 /// made of the same CEL (the `cel` crate, as the API server binds it).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Engine {
     Rego,
     Cel,
@@ -169,7 +169,7 @@ fn rego(source: &str, parameters: &Value, request: &Value) -> Vec<String> {
 
 /// The CEL environment the generated CEL is written for, as far as the `cel`
 /// crate has it: the standard library, the strings extension, and
-/// Kubernetes' `list.indexOf` and `string.find`.
+/// Kubernetes' `list.indexOf`, `string.find` and `string.findAll`.
 fn cel_environment() -> Arc<cel::Env> {
     static ENV: OnceLock<Arc<cel::Env>> = OnceLock::new();
     ENV.get_or_init(|| {
@@ -191,6 +191,14 @@ fn cel_environment() -> Arc<cel::Env> {
             string_find,
         )
         .expect("string.find");
+        env.add_member_overload(
+            "findAll",
+            "string.findAll(string)",
+            STRING_TYPE,
+            vec![STRING_TYPE],
+            string_find_all,
+        )
+        .expect("string.findAll");
         Arc::new(env)
     })
     .clone()
@@ -217,22 +225,41 @@ fn list_index_of<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ce
 
 /// Kubernetes' `string.find(regex)`: the first match, or "".
 fn string_find<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, cel::ExecutionError> {
+    let (haystack, pattern) = text_and_pattern("find", args)?;
+    let found = pattern
+        .find(&haystack)
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_default();
+    Ok(CowVal::owned(CelString::from(found)))
+}
+
+/// Kubernetes' `string.findAll(regex)`: every match, in order.
+fn string_find_all<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, cel::ExecutionError> {
+    let (haystack, pattern) = text_and_pattern("findAll", args)?;
+    let found: Vec<Box<dyn Val>> = pattern
+        .find_iter(&haystack)
+        .map(|m| Box::new(CelString::from(m.as_str().to_owned())) as Box<dyn Val>)
+        .collect();
+    Ok(CowVal::owned(CelList::from(found)))
+}
+
+/// The receiver and the regular expression of Kubernetes' regex functions.
+fn text_and_pattern(
+    function: &str,
+    args: Vec<CowVal>,
+) -> Result<(String, regex::Regex), cel::ExecutionError> {
     let text = |value: &CowVal| {
         value
             .as_ref()
             .downcast_ref::<CelString>()
             .map(|s| s.inner().to_owned())
-            .ok_or_else(|| cel::ExecutionError::function_error("find", "not a string"))
+            .ok_or_else(|| cel::ExecutionError::function_error(function, "not a string"))
     };
     let [haystack, pattern] = <[CowVal; 2]>::try_from(args)
-        .map_err(|_| cel::ExecutionError::function_error("find", "two arguments"))?;
+        .map_err(|_| cel::ExecutionError::function_error(function, "two arguments"))?;
     let pattern =
-        regex::Regex::new(&text(&pattern)?).map_err(|e| cel::ExecutionError::function_error("find", e))?;
-    let found = pattern
-        .find(&text(&haystack)?)
-        .map(|m| m.as_str().to_owned())
-        .unwrap_or_default();
-    Ok(CowVal::owned(CelString::from(found)))
+        regex::Regex::new(&text(&pattern)?).map_err(|e| cel::ExecutionError::function_error(function, e))?;
+    Ok((text(&haystack)?, pattern))
 }
 
 /// CEL admission: `variables` evaluated in order (each sees the ones before,
@@ -1314,77 +1341,23 @@ fn admission_policy_denials(harness: &Path, rule: &Rule, requests: &[&Value]) ->
 #[case::shipped("validator")]
 #[case::configured("validator-configured")]
 fn gatekeeper_itself_refuses_what_the_module_refuses(#[case] settings_name: &str) {
-    let Some(harness) = gatekeeper_harness("gatekeeper_itself_refuses_what_the_module_refuses") else {
+    let test = "gatekeeper_itself_refuses_what_the_module_refuses";
+    let Some(harness) = gatekeeper_harness(test) else {
         return;
     };
     let settings = settings(settings_name);
     let generated = generated(&settings);
-    let rules = rules(&generated);
-    let policy = module();
     let reviews = reviews();
     let requests: Vec<&Value> = reviews.iter().map(|r| &r.request).collect();
-    let webhook: Vec<&Value> = reviews
-        .iter()
-        .filter(|r| !r.audited())
-        .map(|r| &r.request)
-        .collect();
-    let mut denied: BTreeMap<(&str, usize), Vec<String>> = BTreeMap::new();
-    for rule in &rules {
+    for rule in rules(&generated) {
         let mut bare = rule.constraint.clone();
         bare["spec"].as_object_mut().map(|spec| spec.remove("parameters"));
-        gatekeeper_violations(&harness, rule, &bare, "", &requests);
-        for (engine, answers) in [
-            (
-                "Gatekeeper",
-                gatekeeper_violations(&harness, rule, rule.constraint, "", &requests),
-            ),
-            (
-                "Gatekeeper Rego",
-                gatekeeper_violations(&harness, rule, rule.constraint, "Rego", &requests),
-            ),
-        ] {
-            for (i, messages) in answers.into_iter().enumerate() {
-                if rule.denies(Engine::Cel) {
-                    denied.entry((engine, i)).or_default().extend(messages);
-                }
-            }
-        }
-        let answers = admission_policy_denials(&harness, rule, &webhook);
-        let mut answers = answers.into_iter();
-        for (i, review) in reviews.iter().enumerate() {
-            if review.audited() {
-                continue;
-            }
-            let messages = answers.next().expect("an answer per webhook review");
-            if rule.denies(Engine::Vap) {
-                denied
-                    .entry(("ValidatingAdmissionPolicy", i))
-                    .or_default()
-                    .extend(messages);
-            }
-        }
+        gatekeeper_violations(&harness, &rule, &bare, "", &requests);
     }
-    let mut mismatches = Vec::new();
-    for (i, review) in reviews.iter().enumerate() {
-        let module = module_verdict(&policy, &settings, &review.module_request);
-        for (engine, like) in [
-            ("Gatekeeper", Engine::Cel),
-            ("Gatekeeper Rego", Engine::Rego),
-            ("ValidatingAdmissionPolicy", Engine::Vap),
-        ] {
-            if engine == "ValidatingAdmissionPolicy" && review.audited() {
-                continue;
-            }
-            let messages = denied.get(&(engine, i)).cloned().unwrap_or_default();
-            mismatches.extend(compare(
-                engine,
-                review,
-                &messages,
-                &module,
-                gap(settings_name, review, like),
-            ));
-        }
-    }
+    let modules = module_verdicts(&module(), &settings, &reviews);
+    let mismatches = harness_disagreements(&harness, &settings, &reviews, &modules, |review, engine| {
+        gap(settings_name, review, engine)
+    });
     assert!(mismatches.is_empty(), "{mismatches:#?}");
 }
 
@@ -1461,8 +1434,6 @@ const COMMAND_LINES: [&[&str]; 30] = [
 fn the_command_line_heuristic_is_the_modules(#[case] endless: &str) {
     let settings = json!({"mutate": false, "jobSidecars": {"action": "reject", "endlessCommands": endless},
                           "strippedRestartPolicy": {"action": "ignore"}});
-    let generated = generated(&settings);
-    let rules = rules(&generated);
     let policy = Policy::new();
     let mut reviews = Vec::new();
     for (i, command) in COMMAND_LINES.iter().enumerate() {
@@ -1491,12 +1462,54 @@ fn the_command_line_heuristic_is_the_modules(#[case] endless: &str) {
             });
         }
     }
-    let modules: Vec<(bool, String)> = reviews
+    let modules = module_verdicts(&policy, &settings, &reviews);
+    let mismatches = disagreements(
+        &settings,
+        &reviews,
+        &modules,
+        "the_command_line_heuristic_is_the_modules",
+    );
+    assert!(mismatches.is_empty(), "{mismatches:#?}");
+    // Not a table that refuses nothing: the heuristic finds some under reject.
+    let refused = modules.iter().filter(|(refused, _)| *refused).count();
+    assert_eq!(refused > 0, endless == "reject", "{refused} refused");
+}
+
+/// A Job CREATE with these containers and pod-template annotations.
+fn job_created(name: &str, containers: Value, annotations: Value) -> Review {
+    let request = json!({
+        "uid": name, "kind": {"group": "batch", "version": "v1", "kind": "Job"}, "operation": "CREATE",
+        "object": {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "report"},
+                   "spec": {"template": {"metadata": {"annotations": annotations},
+                                         "spec": {"restartPolicy": "Never", "containers": containers}}}},
+    });
+    Review {
+        name: name.to_owned(),
+        module_request: request.clone(),
+        request,
+    }
+}
+
+fn module_verdicts(policy: &Policy, settings: &Value, reviews: &[Review]) -> Vec<(bool, String)> {
+    reviews
         .iter()
-        .map(|review| module_verdict(&policy, &settings, &review.module_request))
-        .collect();
+        .map(|review| module_verdict(policy, settings, &review.module_request))
+        .collect()
+}
+
+/// Where the rules generated from `settings` do not give `modules`' verdicts
+/// and messages on `reviews`: in every fast engine, and through Gatekeeper's
+/// own engines when present.
+fn disagreements(
+    settings: &Value,
+    reviews: &[Review],
+    modules: &[(bool, String)],
+    test: &str,
+) -> Vec<String> {
+    let generated = generated(settings);
+    let rules = rules(&generated);
     let mut mismatches = Vec::new();
-    for (review, module) in reviews.iter().zip(&modules) {
+    for (review, module) in reviews.iter().zip(modules) {
         for engine in ENGINES {
             let denied: Vec<String> = rules
                 .iter()
@@ -1506,34 +1519,105 @@ fn the_command_line_heuristic_is_the_modules(#[case] endless: &str) {
             mismatches.extend(compare(&format!("{engine:?}"), review, &denied, module, None));
         }
     }
-    // And through Gatekeeper's own engines, when present.
-    if let Some(harness) = gatekeeper_harness("the_command_line_heuristic_is_the_modules (Gatekeeper itself)")
-    {
-        let requests: Vec<&Value> = reviews.iter().map(|r| &r.request).collect();
-        for rule in rules.iter().filter(|rule| rule.denies(Engine::Cel)) {
-            let answers = [
-                (
-                    "Gatekeeper",
-                    gatekeeper_violations(&harness, rule, rule.constraint, "", &requests),
-                ),
-                (
-                    "Gatekeeper Rego",
-                    gatekeeper_violations(&harness, rule, rule.constraint, "Rego", &requests),
-                ),
-                (
-                    "ValidatingAdmissionPolicy",
-                    admission_policy_denials(&harness, rule, &requests),
-                ),
-            ];
-            for (engine, answer) in &answers {
-                for ((review, module), denied) in reviews.iter().zip(&modules).zip(answer) {
-                    mismatches.extend(compare(engine, review, denied, module, None));
-                }
+    if let Some(harness) = gatekeeper_harness(&format!("{test} (Gatekeeper itself)")) {
+        mismatches.extend(harness_disagreements(
+            &harness,
+            settings,
+            reviews,
+            modules,
+            |_, _| None,
+        ));
+    }
+    mismatches
+}
+
+/// Where Gatekeeper's own engines (its CEL, its Rego) and the API server's
+/// ValidatingAdmissionPolicy, given the rules generated from `settings`, do
+/// not give `modules`' verdicts and messages on `reviews`, but for `gap`s.
+/// A ValidatingAdmissionPolicy sees no audit review.
+fn harness_disagreements(
+    harness: &Path,
+    settings: &Value,
+    reviews: &[Review],
+    modules: &[(bool, String)],
+    gap: impl Fn(&Review, Engine) -> Option<&'static str>,
+) -> Vec<String> {
+    let generated = generated(settings);
+    let rules = rules(&generated);
+    let requests: Vec<&Value> = reviews.iter().map(|r| &r.request).collect();
+    // Each engine's denials of each review, from every rule that denies.
+    let mut denied: BTreeMap<(&str, Engine), Vec<Vec<String>>> = BTreeMap::new();
+    for rule in rules.iter().filter(|rule| rule.denies(Engine::Cel)) {
+        for (engine, answer) in [
+            (
+                ("Gatekeeper", Engine::Cel),
+                gatekeeper_violations(harness, rule, rule.constraint, "", &requests),
+            ),
+            (
+                ("Gatekeeper Rego", Engine::Rego),
+                gatekeeper_violations(harness, rule, rule.constraint, "Rego", &requests),
+            ),
+            (
+                ("ValidatingAdmissionPolicy", Engine::Vap),
+                admission_policy_denials(harness, rule, &requests),
+            ),
+        ] {
+            let all = denied
+                .entry(engine)
+                .or_insert_with(|| vec![Vec::new(); requests.len()]);
+            for (messages, more) in all.iter_mut().zip(answer) {
+                messages.extend(more);
             }
         }
     }
+    let mut mismatches = Vec::new();
+    for ((name, engine), answers) in &denied {
+        for ((review, module), messages) in reviews.iter().zip(modules).zip(answers) {
+            if *engine == Engine::Vap && review.audited() {
+                continue;
+            }
+            mismatches.extend(compare(name, review, messages, module, gap(review, *engine)));
+        }
+    }
+    mismatches
+}
+
+/// The injection marker is read as the module reads it: any value, the empty
+/// one too, names the sidecar the policy injected, with no catalog hint.
+#[test]
+fn the_injection_marker_is_read_as_the_module_reads_it() {
+    let settings = settings("validator");
+    let policy = Policy::new();
+    let marked = |name: &str, image: &str, value: &str| {
+        json!({"name": name, "image": image, "args": ["proxy", "sidecar"],
+               "env": [{"name": "KUBEWARDEN_NATIVE_SIDECAR", "value": value}]})
+    };
+    let main = json!({"name": "main", "image": "busybox"});
+    let reviews = [
+        job_created(
+            "empty marker",
+            json!([main, marked("shipper", "busybox", "")]),
+            json!({}),
+        ),
+        job_created(
+            "marked proxy",
+            json!([main, marked("istio-proxy", "istio/proxyv2:1.24", "mesh")]),
+            json!({}),
+        ),
+        job_created(
+            "marked and catalogued",
+            json!([main, marked("istio-proxy", "istio/proxyv2:1.24", "mesh"),
+                   {"name": "linkerd-proxy", "image": "cr.l5d.io/linkerd/proxy:edge"}]),
+            json!({}),
+        ),
+    ];
+    let modules = module_verdicts(&policy, &settings, &reviews);
+    assert!(modules.iter().all(|(refused, _)| *refused), "{modules:?}");
+    let mismatches = disagreements(
+        &settings,
+        &reviews,
+        &modules,
+        "the_injection_marker_is_read_as_the_module_reads_it",
+    );
     assert!(mismatches.is_empty(), "{mismatches:#?}");
-    // Not a table that refuses nothing: the heuristic finds some under reject.
-    let refused = modules.iter().filter(|(refused, _)| *refused).count();
-    assert_eq!(refused > 0, endless == "reject", "{refused} refused");
 }

@@ -203,13 +203,15 @@ refused := array.concat(legacy, endless) if {
 	endless_action == "reject"
 } else := legacy
 
-hints := [h | some i, c in object.get(spec, "containers", []); why(c); h := known(c).hint; not hint_before(h, i)]
+# A hint for what the catalog found (not for a sidecar the policy injected).
+hints := [h | some i, c in object.get(spec, "containers", []); h := catalog_hint(c); not hint_before(h, i)]
+
+catalog_hint(c) := known(c).hint if not is_string(env_value(c, "@MARKER_ENV@"))
 
 hint_before(h, i) if {
 	some j, c in object.get(spec, "containers", [])
 	j < i
-	why(c)
-	known(c).hint == h
+	catalog_hint(c) == h
 }
 
 job_of_pod := name if {

@@ -62,8 +62,13 @@ fn source(text: &str) -> String {
         .replace("@ONE_SHOT_KEY@", ONE_SHOT_KEY)
         .replace("@STATUS_KEY@", STATUS_KEY)
         .replace("@LAST_APPLIED@", LAST_APPLIED)
-        .replace("@CEL_SEPARATORS_TO_SPACES@", &cel_separators_to_spaces())
-        .replace("@SEPARATOR_CLASS@", &separator_class())
+        // A word, in a CEL string (its backslashes escaped)…
+        .replace(
+            "@WORD@",
+            &format!("[^{}]+", separator_class()).replace('\\', "\\\\"),
+        )
+        // …and the separators, in a Rego raw string.
+        .replace("@SEPARATOR_CLASS@", &format!("[{}]", separator_class()))
 }
 
 /// Every character the command-line heuristic cuts words on.
@@ -73,21 +78,12 @@ fn separators() -> impl Iterator<Item = char> {
         .filter(|c| is_separator(*c))
 }
 
-/// CEL that turns each separator but the space into a space (`replace`
-/// calls, the strings extension has no regular-expression replace).
-fn cel_separators_to_spaces() -> String {
-    separators()
-        .filter(|c| *c != ' ')
-        .map(|c| format!(".replace('\\u{:04x}', ' ')", u32::from(c)))
-        .collect()
-}
-
-/// A regular-expression class (RE2, and the `regex` crate) of the separators.
+/// The separators as the inside of a regular-expression class (RE2, and the
+/// `regex` crate): `[…]` is one, `[^…]` any other character.
 fn separator_class() -> String {
-    let class: String = separators()
+    separators()
         .map(|c| format!("\\x{{{:x}}}", u32::from(c)))
-        .collect();
-    format!("[{class}]")
+        .collect()
 }
 
 /// `text` as a regular expression that matches only itself (RE2 and the

@@ -202,7 +202,10 @@ fn job_sidecars_schema() -> Value {
             "catalog": {
                 "type": "array",
                 "description": "Well-known sidecars: names, image patterns (with the words their command line must hold) and one-shot twins.",
-                "items": {"type": "object", "properties": {
+                // Both engines read every field of an entry: a hand-edited
+                // Constraint that leaves one out is refused when applied.
+                "items": {"type": "object", "required": ["sidecar", "names", "imagePatterns", "imageArgs", "twins"],
+                          "properties": {
                     "sidecar": {"type": "string"},
                     "names": strings,
                     "imagePatterns": strings,
@@ -215,7 +218,8 @@ fn job_sidecars_schema() -> Value {
             "images": {
                 "type": "array",
                 "description": "Image prefixes whose containers are sidecars (jobSidecars.images), with the pattern that tests them.",
-                "items": {"type": "object", "properties": {"prefix": {"type": "string"}, "pattern": {"type": "string"}}},
+                "items": {"type": "object", "required": ["prefix", "pattern"],
+                          "properties": {"prefix": {"type": "string"}, "pattern": {"type": "string"}}},
             },
             "endlessCommands": {
                 "type": "string",
