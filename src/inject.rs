@@ -187,6 +187,19 @@ impl<'x> Pass<'x> {
 
     fn inject(&mut self, template: &'x Template, nodes: &NodeSupport, plan: &mut Plan) -> Result<(), Skip> {
         self.not_in_pod_yet(template, plan)?;
+        if self.workload.spec.runs_windows() && !template.linux_only.is_empty() {
+            return Err(self.skip(
+                template,
+                format!(
+                    "the pod runs Windows (spec.os.name: windows), where the API server refuses the {} of \
+                     sidecar template {:?}",
+                    template.linux_only.join(", "),
+                    template.id
+                ),
+                "run the pod on Linux, or ask the cluster operator to leave Windows pods out of this policy",
+                plan,
+            ));
+        }
         let mode = self.mode(nodes, plan)?;
         let twins = match (mode, &template.twins) {
             (Mode::Universal, Some(twins)) => Some(twins),
@@ -198,11 +211,16 @@ impl<'x> Pass<'x> {
         if let Some(name) = legacy_twin.and_then(|t| t.get("name")).and_then(Value::as_str)
             && spec.all_containers().any(|c| c.name == name)
         {
-            plan.warn(format!(
-                "sidecar template {:?} not injected: the pod already has a container named {name:?}",
-                template.id
+            return Err(self.skip(
+                template,
+                format!(
+                    "the pod already has a container named {name:?}, the name of the regular copy of sidecar \
+                     template {:?}",
+                    template.id
+                ),
+                "rename the pod's container",
+                plan,
             ));
-            return Err(Skip::Template);
         }
         let handshake = twins.map(|t| (HANDSHAKE_VOLUME, &t.volume));
         let new_volumes = self.new_volumes(template, handshake, plan)?;
@@ -257,24 +275,42 @@ impl<'x> Pass<'x> {
         let Some(difference) = not_injected_by(template, existing) else {
             return Err(Skip::Template);
         };
-        let clash = format!(
-            "the pod already has a container named {:?} that is not the sidecar of template {:?} \
-             ({difference})",
-            template.container_name, template.id
-        );
+        Err(self.skip(
+            template,
+            format!(
+                "the pod already has a container named {:?} that is not the sidecar of template {:?} \
+                 ({difference})",
+                template.container_name, template.id
+            ),
+            "remove or rename the pod's container",
+            plan,
+        ))
+    }
+
+    /// Not injecting `template` into this pod, because of `why`: a refusal
+    /// when the cluster operator requires it in every pod (`injection:
+    /// always`, `allowOptOut: false`), so that no look-alike, name or volume
+    /// of the pod's own dodges it; otherwise a warning, and an audit
+    /// annotation for the operator when the template is injected by default.
+    fn skip(&self, template: &Template, why: String, fix: &str, plan: &mut Plan) -> Skip {
         if template.injection == Injection::Always && !self.compiled.allow_opt_out {
             plan.reject(format!(
-                "{clash}, which the cluster operator requires in every pod (injection: always, \
-                 allowOptOut: false): remove or rename the pod's container, and the policy injects the \
-                 sidecar itself"
+                "{why}, which the cluster operator requires in every pod (injection: always, allowOptOut: \
+                 false): {fix}, and the policy injects the sidecar itself"
             ));
-            return Err(Skip::Pod);
+            return Skip::Pod;
         }
         plan.warn(format!(
-            "sidecar template {:?} not injected: {clash}",
+            "sidecar template {:?} not injected: {why}; {fix}",
             template.id
         ));
-        Err(Skip::Template)
+        if template.injection == Injection::Always {
+            plan.audit(
+                NOT_INJECTED_AUDIT_KEY,
+                format!("{}: {why}", template.container_name),
+            );
+        }
+        Skip::Template
     }
 
     /// Native, legacy or universal: decided once per pod.
@@ -330,12 +366,16 @@ impl<'x> Pass<'x> {
             match pod_has(name) {
                 Some(theirs) if recognise::says_at_least(theirs, definition) => {}
                 Some(_) => {
-                    plan.warn(format!(
-                        "sidecar template {:?} not injected: the pod already has a different volume \
-                         named {name:?}; rename one of them",
-                        template.id
+                    return Err(self.skip(
+                        template,
+                        format!(
+                            "the pod already has a volume named {name:?} that is not the one sidecar template \
+                             {:?} brings",
+                            template.id
+                        ),
+                        "rename the pod's volume",
+                        plan,
                     ));
-                    return Err(Skip::Template);
                 }
                 None => new_volumes.push((name, definition)),
             }
@@ -345,12 +385,16 @@ impl<'x> Pass<'x> {
             .iter()
             .find(|name| pod_has(name).is_none() && !new_volumes.iter().any(|(n, _)| n == name))
         {
-            plan.warn(format!(
-                "sidecar template {:?} not injected: it mounts volume {missing:?}, which neither the \
-                 template nor the pod defines; add the volume to the pod",
-                template.id
+            return Err(self.skip(
+                template,
+                format!(
+                    "sidecar template {:?} mounts volume {missing:?}, which neither the template nor the pod \
+                     defines",
+                    template.id
+                ),
+                "add the volume to the pod",
+                plan,
             ));
-            return Err(Skip::Template);
         }
         Ok(new_volumes)
     }
@@ -800,7 +844,7 @@ mod tests {
     }
 
     #[rstest]
-    #[case::conflicting_volume(json!({"volumes": [{"name": "logs", "hostPath": {"path": "/x"}}], "containers": one(&["app"])}), "different volume named \"logs\"")]
+    #[case::conflicting_volume(json!({"volumes": [{"name": "logs", "hostPath": {"path": "/x"}}], "containers": one(&["app"])}), "a volume named \"logs\" that is not the one")]
     #[case::missing_pod_volume(json!({"containers": one(&["app"])}), "mounts volume \"pod-data\"")]
     #[case::name_taken(json!({"containers": one(&["log"])}), "already has a container named \"log\"")]
     fn templates_that_would_break_the_pod_are_skipped_with_a_warning(

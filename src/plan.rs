@@ -88,8 +88,15 @@ impl Plan {
         }
     }
 
+    /// Adds an audit annotation; a key said twice keeps both values.
     pub fn audit(&mut self, key: &str, value: String) {
-        self.audit_annotations.push((key.to_owned(), value));
+        match self.audit_annotations.iter_mut().find(|(k, _)| k == key) {
+            Some((_, said)) => {
+                said.push_str("; ");
+                said.push_str(&value);
+            }
+            None => self.audit_annotations.push((key.to_owned(), value)),
+        }
     }
 
     pub fn reject(&mut self, message: String) {

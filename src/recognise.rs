@@ -12,10 +12,14 @@
 //!   `terminationMessagePolicy`, probe timings, `httpGet.path` and `.scheme`,
 //!   `grpc.service`, `ports[].protocol`, `env[].valueFrom.fieldRef.apiVersion`,
 //!   resource requests copied from limits, quantities in canonical form;
-//! - additions that shadow nothing of the template, as other webhooks make
-//!   them: env vars of other names, volume mounts at paths that are neither
-//!   the template's mount paths nor under them, ports, and fields the template
-//!   does not set that do not change what runs.
+//! - what other admission steps add to every container of a pod, and only
+//!   that (docs/kubernetes-facts.md, "What the API server fills in"): the
+//!   service-account token mount of the API server's ServiceAccount plugin,
+//!   and the env vars and token mounts of the cloud identity webhooks listed
+//!   below; and fields the template does not set that do not change what
+//!   runs (ports, say). Any other env var, `envFrom`, device or mount is not
+//!   the sidecar: an `LD_PRELOAD`, or a ConfigMap over a directory the image
+//!   reads, changes what the image runs.
 //!
 //! What runs is decided by the image, command, args, working directory,
 //! security context, resources, probes, lifecycle hooks and restart policy, the
@@ -29,11 +33,13 @@ use crate::image;
 
 /// The fields that decide what runs: equal to the template's, or absent from
 /// both, give or take the API server's defaults.
-const WHAT_RUNS: [&str; 11] = [
+const WHAT_RUNS: [&str; 13] = [
     "image",
     "command",
     "args",
     "workingDir",
+    "envFrom",
+    "volumeDevices",
     "securityContext",
     "resources",
     "restartPolicy",
@@ -98,20 +104,59 @@ pub fn says_at_least(theirs: &Value, ours: &Value) -> bool {
     same(theirs, ours, Within::Other, false)
 }
 
+/// Env vars that admission webhooks add to every container of the pods they
+/// serve, to hand them a cloud identity: aws/amazon-eks-pod-identity-webhook
+/// (IAM roles for service accounts), EKS Pod Identity (aws/eks-pod-identity-agent),
+/// Azure/azure-workload-identity. They point the SDKs at a token; they change
+/// nothing an image runs.
+const ADDED_ENV: [&str; 11] = [
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_STS_REGIONAL_ENDPOINTS",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+    "AZURE_CLIENT_ID",
+    "AZURE_TENANT_ID",
+    "AZURE_FEDERATED_TOKEN_FILE",
+    "AZURE_AUTHORITY_HOST",
+];
+
+/// Where the API server's ServiceAccount admission plugin mounts the
+/// service-account token (kubernetes `plugin/pkg/admission/serviceaccount`),
+/// and the identity webhooks above their tokens.
+const ADDED_MOUNT_PATHS: [&str; 4] = [
+    "/var/run/secrets/kubernetes.io/serviceaccount",
+    "/var/run/secrets/eks.amazonaws.com/serviceaccount",
+    "/var/run/secrets/pods.eks.amazonaws.com/serviceaccount",
+    "/var/run/secrets/azure/tokens",
+];
+
 /// Every env var the template sets has the template's value, in every entry
-/// of that name (the last of duplicates wins in a kubelet); others may be added.
+/// of that name (the last of duplicates wins in a kubelet); the only others
+/// are the identity webhooks' (`ADDED_ENV`).
 fn env_difference(container: &Map<String, Value>, form: &Map<String, Value>) -> Option<String> {
     let theirs = entries(container, "env");
-    entries(form, "env").find_map(|ours| {
+    let differs = entries(form, "env").find_map(|ours| {
         let name = ours.get("name")?;
         let mut same_name = theirs.clone().filter(|t| t.get("name") == Some(name)).peekable();
         let differs = same_name.peek().is_none() || same_name.any(|t| !same(t, ours, Within::EnvVar, true));
         differs.then(|| format!("its env var {name} is not the template's"))
+    });
+    differs.or_else(|| {
+        theirs
+            .filter_map(|t| t.get("name"))
+            .find(|name| {
+                !entries(form, "env").any(|o| o.get("name") == Some(*name))
+                    && !name.as_str().is_some_and(|n| ADDED_ENV.contains(&n))
+            })
+            .map(|name| format!("its env var {name} is not the template's"))
     })
 }
 
-/// Every mount of the template is there as the template has it, and no other
-/// mount lies at or under one of its mount paths.
+/// Every mount of the template is there as the template has it, and the only
+/// others are the token mounts of `ADDED_MOUNT_PATHS`.
 fn mounts_difference(container: &Map<String, Value>, form: &Map<String, Value>) -> Option<String> {
     let ours: Vec<&Value> = entries(form, "volumeMounts").collect();
     if let Some(missing) = ours
@@ -130,12 +175,16 @@ fn mounts_difference(container: &Map<String, Value>, form: &Map<String, Value>) 
             let shadowed = ours.iter().find(|o| {
                 let path = o.get("mountPath").and_then(Value::as_str).unwrap_or("");
                 at_or_under(at, path)
-            })?;
-            Some(format!(
-                "its mount {} covers the template's {}",
-                mount_text(extra),
-                mount_text(shadowed)
-            ))
+            });
+            match shadowed {
+                Some(shadowed) => Some(format!(
+                    "its mount {} covers the template's {}",
+                    mount_text(extra),
+                    mount_text(shadowed)
+                )),
+                None if ADDED_MOUNT_PATHS.contains(&at.trim_end_matches('/')) => None,
+                None => Some(format!("its mount {} is not the template's", mount_text(extra))),
+            }
         })
 }
 
@@ -476,6 +525,10 @@ mod tests {
     #[case::config_shadowed(with(stored(), "/volumeMounts/-", json!({"name": "mine", "mountPath": "/etc/proxy/config.yaml", "subPath": "c"})), "covers the template's of volume \"proxy-config\"")]
     #[case::config_replaced(with(stored(), "/volumeMounts/0", json!({"name": "mine", "mountPath": "/etc/proxy"})), "does not mount of volume \"proxy-config\"")]
     #[case::port_missing(with(stored(), "/ports", json!([])), "its ports")]
+    #[case::preload(with(stored(), "/env/-", json!({"name": "LD_PRELOAD", "value": "/tmp/x.so"})), "env var \"LD_PRELOAD\"")]
+    #[case::env_from(with(stored(), "/envFrom", json!([{"configMapRef": {"name": "mine"}}])), "its envFrom")]
+    #[case::device(with(stored(), "/volumeDevices", json!([{"name": "d", "devicePath": "/dev/x"}])), "its volumeDevices")]
+    #[case::config_elsewhere(with(stored(), "/volumeMounts/-", json!({"name": "mine", "mountPath": "/etc/envoy"})), "its mount of volume \"mine\" at \"/etc/envoy\" is not the template's")]
     fn a_container_that_changes_what_runs_is_not_the_sidecar(#[case] container: Value, #[case] reason: &str) {
         let found = difference(&container, &form());
         assert!(found.as_deref().is_some_and(|f| f.contains(reason)), "{found:?}");

@@ -315,6 +315,15 @@ impl<'a> PodSpec<'a> {
             .map_or(&[], Vec::as_slice)
     }
 
+    /// Whether the pod declares Windows (`spec.os.name`), where the API server
+    /// forbids Linux-only security settings on every container.
+    pub fn runs_windows(&self) -> bool {
+        self.field("os")
+            .and_then(|os| os.get("name"))
+            .and_then(Value::as_str)
+            == Some("windows")
+    }
+
     pub fn host_network(&self) -> bool {
         self.field("hostNetwork")
             .and_then(Value::as_bool)

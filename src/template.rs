@@ -128,6 +128,36 @@ pub struct Template {
     pub app_mounts: Vec<(String, String, Rc<Value>)>,
     /// `(name, entry)` to add to every regular container.
     pub app_env: Vec<(String, Rc<Value>)>,
+    /// The container's settings a Windows pod may not have (`securityContext.runAsUser`…).
+    pub linux_only: Vec<String>,
+}
+
+/// `securityContext` fields the API server refuses in a pod with
+/// `spec.os.name: windows` (Kubernetes `pkg/apis/core/validation`,
+/// `validateWindows`).
+const LINUX_ONLY_SECURITY: [&str; 10] = [
+    "seLinuxOptions",
+    "seccompProfile",
+    "appArmorProfile",
+    "capabilities",
+    "readOnlyRootFilesystem",
+    "privileged",
+    "allowPrivilegeEscalation",
+    "procMount",
+    "runAsUser",
+    "runAsGroup",
+];
+
+/// The Linux-only settings `container` has, as `securityContext.<field>`.
+pub fn linux_only(container: &Map<String, Value>) -> Vec<String> {
+    let Some(security) = container.get("securityContext").and_then(Value::as_object) else {
+        return Vec::new();
+    };
+    LINUX_ONLY_SECURITY
+        .iter()
+        .filter(|field| security.get(**field).is_some_and(|v| !v.is_null()))
+        .map(|field| format!("securityContext.{field}"))
+        .collect()
 }
 
 impl Template {

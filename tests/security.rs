@@ -173,6 +173,11 @@ fn stored_after_injection(policy: &Policy, settings: &Value) -> Value {
                 json!({"name": "aws-iam-token", "mountPath": "/var/run/secrets/eks.amazonaws.com/serviceaccount",
                        "readOnly": true}),
             ),
+            (
+                "volumeMounts",
+                json!({"name": "kube-api-access-7xk2p", "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount",
+                       "readOnly": true}),
+            ),
         ] {
             if container[list].is_null() {
                 container[list] = json!([]);
@@ -217,6 +222,17 @@ fn our_sidecar_as_the_api_server_and_other_webhooks_left_it_is_recognised() {
 )]
 #[case::other_image("/image", json!("busybox:1.36"), "its image is not the template's")]
 #[case::no_probe("/startupProbe", Value::Null, "its startupProbe is not the template's")]
+#[case::preload(
+    "/env/-",
+    json!({"name": "LD_PRELOAD", "value": "/tmp/hook.so"}),
+    "its env var \"LD_PRELOAD\" is not the template's"
+)]
+#[case::env_from("/envFrom", json!([{"configMapRef": {"name": "mine"}}]), "its envFrom is not the template's")]
+#[case::own_config_directory(
+    "/volumeMounts/-",
+    json!({"name": "mine", "mountPath": "/etc/envoy-overrides"}),
+    "its mount of volume \"mine\" at \"/etc/envoy-overrides\" is not the template's"
+)]
 fn a_look_alike_of_an_enforced_sidecar_is_refused(
     #[case] pointer: &str,
     #[case] value: Value,
@@ -275,4 +291,85 @@ fn host_network_never_skips_a_required_sidecar_silently() {
              (setting injectHostNetworkPods)"
         )
     );
+}
+
+/// Every reason not to inject an enforced template is a refusal that names
+/// the template, the conflict and the fix: a volume of the template's name,
+/// a container of the universal copy's name, a Windows pod the template's
+/// Linux-only settings cannot run in. Where the template is only injected by
+/// default (`allowOptOut: true`), the same pods get a warning and the
+/// operator an audit annotation.
+#[rstest::rstest]
+#[case::own_volume(
+    json!({"allowOptOut": false, "sidecars": [{"name": "mesh", "injection": "always",
+        "container": {"name": "mesh-proxy", "image": "envoyproxy/envoy:v1.31.0",
+                      "volumeMounts": [{"name": "mesh-certs", "mountPath": "/etc/certs"}]},
+        "volumes": [{"name": "mesh-certs", "secret": {"secretName": "mesh-certs"}}]}]}),
+    json!({"containers": app(), "volumes": [{"name": "mesh-certs", "emptyDir": {}}]}),
+    "the pod already has a volume named \"mesh-certs\" that is not the one sidecar template \"mesh\" brings",
+    "rename the pod's volume"
+)]
+#[case::legacy_copy_name(
+    json!({"allowOptOut": false, "nativeSupport": {"strategy": "universal"}, "sidecars": [{"name": "mesh",
+        "injection": "always", "container": {"name": "mesh-proxy", "image": "envoyproxy/envoy:v1.31.0",
+                                             "command": ["envoy"]}}]}),
+    json!({"containers": [{"name": "app", "image": "a"},
+                          {"name": "mesh-proxy-legacy", "image": "busybox", "command": ["sleep", "infinity"]}]}),
+    "the pod already has a container named \"mesh-proxy-legacy\", the name of the regular copy of sidecar template \"mesh\"",
+    "rename the pod's container"
+)]
+#[case::windows(
+    json!({"allowOptOut": false, "sidecars": [{"name": "mesh", "injection": "always",
+        "container": {"name": "mesh-proxy", "image": "envoyproxy/envoy:v1.31.0",
+                      "securityContext": {"runAsUser": 1337, "allowPrivilegeEscalation": false,
+                                          "runAsNonRoot": true}}}]}),
+    json!({"os": {"name": "windows"}, "containers": app()}),
+    "the pod runs Windows (spec.os.name: windows), where the API server refuses the \
+     securityContext.allowPrivilegeEscalation, securityContext.runAsUser of sidecar template \"mesh\"",
+    "run the pod on Linux"
+)]
+fn no_reason_dodges_an_enforced_template(
+    #[case] settings: Value,
+    #[case] spec: Value,
+    #[case] why: &str,
+    #[case] fix: &str,
+) {
+    let request = json!({"uid": "u", "kind": {"kind": "Pod"}, "operation": "CREATE", "namespace": "team",
+                         "object": {"metadata": {"name": "p"}, "spec": spec}});
+    let enforced = Policy::new().validate(&settings, &request);
+    assert!(!enforced.response.accepted, "{enforced:?}");
+    let message = enforced.response.message.unwrap_or_default();
+    assert!(message.starts_with(why), "{message}");
+    assert!(
+        message.contains("which the cluster operator requires in every pod"),
+        "{message}"
+    );
+    assert!(message.contains(fix), "{message}");
+
+    let mut by_default = settings.clone();
+    by_default["allowOptOut"] = json!(true);
+    let warned = Policy::new().validate(&by_default, &request);
+    assert!(warned.response.accepted, "{warned:?}");
+    assert!(
+        warnings(&warned).contains(&format!("sidecar template \"mesh\" not injected: {why}; {fix}")),
+        "{warned:?}"
+    );
+    let audit = warned.response.audit_annotations.unwrap_or_default();
+    assert_eq!(
+        audit.get("sidecars-not-injected").map(String::as_str),
+        Some(format!("mesh-proxy: {why}").as_str())
+    );
+}
+
+/// A Windows pod gets a template that sets nothing Windows forbids.
+#[test]
+fn a_windows_pod_gets_a_template_it_can_run() {
+    let settings = json!({"allowOptOut": false, "sidecars": [{"name": "mesh", "injection": "always",
+        "container": {"name": "mesh-proxy", "image": "envoyproxy/envoy:v1.31.0",
+                      "securityContext": {"runAsNonRoot": true}}}]});
+    let request = json!({"uid": "u", "kind": {"kind": "Pod"}, "operation": "CREATE", "namespace": "team",
+                         "object": {"metadata": {"name": "p"}, "spec": {"os": {"name": "windows"}, "containers": app()}}});
+    let outcome = Policy::new().validate(&settings, &request);
+    assert!(outcome.response.accepted, "{outcome:?}");
+    assert_eq!(init_names(&outcome), ["mesh-proxy"]);
 }

@@ -184,6 +184,7 @@ fn template(
     if support.may_use_universal() {
         universal_ready(&container, &Path::Key(path, "container"))?;
     }
+    let linux_only = template::linux_only(&container);
     let legacy_container = support
         .may_use_legacy()
         .then(|| template::legacy_container(container.clone(), &id).into());
@@ -204,6 +205,7 @@ fn template(
         mounted_volumes,
         app_mounts,
         app_env,
+        linux_only,
     })
 }
 
