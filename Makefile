@@ -56,6 +56,9 @@ test: setup $(WASM) $(PLAYGROUND_PKG) lint
 	@if [ -n "$$GATEKEEPER_HARNESS" ] || command -v nsp-gatekeeper-harness >/dev/null; then \
 	  echo "Gatekeeper's own engines: $${GATEKEEPER_HARNESS:-$$(command -v nsp-gatekeeper-harness)}"; \
 	  else echo "Gatekeeper's own engines are not present: tests/gatekeeper.rs SKIPS those tests (CONTRIBUTING.md)"; fi
+	@if [ -n "$$APISERVER_VALIDATE" ] || command -v nsp-apiserver-validate >/dev/null; then \
+	  echo "The API server's validation: $${APISERVER_VALIDATE:-$$(command -v nsp-apiserver-validate)}"; \
+	  else echo "The API server's validation is not present: tests/apiserver.rs SKIPS its tests (CONTRIBUTING.md)"; fi
 	cargo test --locked -- --test-threads=8
 	cargo bench --locked --no-run
 	cargo check --locked --manifest-path fuzz/Cargo.toml --bins

@@ -12,12 +12,13 @@ use serde_json::Value;
 
 use crate::compat::{self, Mode, NodeSupport};
 use crate::plan::{At, Edit, Plan, under};
+use crate::quantity::Quantity;
 use crate::recognise;
 use crate::request::{Container, Workload};
 use crate::settings::Compiled;
 use crate::template::{
-    HANDSHAKE_VOLUME, INJECT_KEY, Injection, MARKER_ENV, NOT_INJECTED_AUDIT_KEY, Position, STATUS_KEY,
-    Template,
+    Demand, HANDSHAKE_VOLUME, INJECT_KEY, Injection, MARKER_ENV, NOT_INJECTED_AUDIT_KEY, Position,
+    STATUS_KEY, Template,
 };
 
 /// What the pod asked for through its annotation or label.
@@ -424,6 +425,7 @@ impl<'x> Pass<'x> {
         if mode != Mode::Legacy {
             compat::require_supported_nodes(&self.compiled.native_support, workload, plan);
         }
+        raise_pod_resources(workload, &self.injected, mode, plan);
         plan.edits.push(Edit::Set {
             map: under(&workload.metadata_pointer, "annotations"),
             key: STATUS_KEY.to_owned(),
@@ -435,6 +437,82 @@ impl<'x> Pass<'x> {
             ))
             .into(),
         });
+    }
+}
+
+/// A pod with pod-level resources (`spec.resources`, Kubernetes 1.34 and
+/// later) must have them cover its containers', or the API server refuses it:
+/// each resource the pod sets is raised by what the injected sidecars ask
+/// (their limits, or requests where they set no limit, for the pod's limits;
+/// both copies under the universal injector), and the author told. A value
+/// that cannot be raised refuses the pod, saying why.
+fn raise_pod_resources(workload: &Workload, injected: &[&Template], mode: Mode, plan: &mut Plan) {
+    let spec = &workload.spec;
+    let lists = [
+        ("requests", spec.pod_resources("requests")),
+        ("limits", spec.pod_resources("limits")),
+    ];
+    if lists.iter().all(|(_, list)| list.is_none()) {
+        return;
+    }
+    let copies = if mode == Mode::Universal { 2 } else { 1 };
+    let added = injected
+        .iter()
+        .flat_map(|t| std::iter::repeat_n(&t.demand, copies))
+        .try_fold(Demand::default(), |total, demand| total.plus(demand));
+    let resources_at = under(&workload.spec_pointer, "resources");
+    let spec_path = workload.spec_path();
+    let mut raised = Vec::new();
+    for (key, list) in lists {
+        let Some(list) = list else {
+            continue;
+        };
+        for (resource, request, limit) in added.iter().flat_map(|a| &a.0) {
+            let Some(current) = list.get(resource) else {
+                continue;
+            };
+            let more = if key == "requests" {
+                *request
+            } else {
+                limit.unwrap_or(*request)
+            };
+            let Some(value) = Quantity::read(current)
+                .and_then(|q| q.checked_add(more))
+                .and_then(Quantity::text)
+            else {
+                plan.reject(format!(
+                    "{spec_path}.resources.{key}.{resource} is {current}, and the sidecars this policy injects \
+                     need {more} more of it, which cannot be added to that value: give the pod-level \
+                     resources room for the sidecars yourself"
+                ));
+                return;
+            };
+            let was = current
+                .as_str()
+                .map_or_else(|| current.to_string(), str::to_owned);
+            raised.push(format!("{key}.{resource} {was} -> {value}"));
+            plan.edits.push(Edit::Set {
+                map: under(&resources_at, key),
+                key: resource.clone(),
+                value: Value::String(value).into(),
+            });
+        }
+    }
+    if added.is_none() {
+        plan.reject(format!(
+            "the sidecars this policy injects ask for more than can be added to {spec_path}.resources: give \
+             the pod-level resources room for the sidecars yourself"
+        ));
+    } else if !raised.is_empty() {
+        plan.warn(format!(
+            "{spec_path}.resources raised for the injected sidecars ({}): {}",
+            injected
+                .iter()
+                .map(|t| t.container_name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            raised.join(", ")
+        ));
     }
 }
 

@@ -32,6 +32,7 @@ pub mod jobs;
 pub mod meshes;
 pub mod path;
 pub mod plan;
+pub mod quantity;
 // The readiness report runs the policy over a snapshot of the cluster: the
 // command line and the playground use it, the policy module does not.
 #[cfg(any(feature = "web", not(target_family = "wasm")))]

@@ -30,6 +30,7 @@
 use serde_json::{Map, Value};
 
 use crate::image;
+use crate::quantity::Quantity;
 
 /// The fields that decide what runs: equal to the template's, or absent from
 /// both, give or take the API server's defaults.
@@ -342,87 +343,10 @@ fn same_quantities(theirs: &Map<String, Value>, ours: &Map<String, Value>) -> bo
 }
 
 fn same_quantity(theirs: &Value, ours: &Value) -> bool {
-    match (quantity(theirs), quantity(ours)) {
+    match (Quantity::read(theirs), Quantity::read(ours)) {
         (Some(t), Some(o)) => t.same_value(o),
         _ => theirs == ours,
     }
-}
-
-/// A Kubernetes quantity as an exact decimal: `digits × 10^exponent`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Quantity {
-    digits: u128,
-    exponent: i32,
-}
-
-impl Quantity {
-    /// Equal values, whatever their notation (`500m`, `0.5`, `5e-1`).
-    fn same_value(self, other: Quantity) -> bool {
-        let (high, low) = if self.exponent >= other.exponent {
-            (self, other)
-        } else {
-            (other, self)
-        };
-        u32::try_from(high.exponent - low.exponent)
-            .ok()
-            .and_then(|shift| 10u128.checked_pow(shift))
-            .and_then(|scale| high.digits.checked_mul(scale))
-            .is_some_and(|scaled| scaled == low.digits)
-    }
-}
-
-/// The value of a Kubernetes quantity (`100m`, `1.5Gi`, `1e3`, `2`), exactly;
-/// `None` for what is not one (or too large to compare).
-fn quantity(value: &Value) -> Option<Quantity> {
-    if let Some(whole) = value.as_u64() {
-        return Some(Quantity {
-            digits: u128::from(whole),
-            exponent: 0,
-        });
-    }
-    let text = value.as_str()?.trim();
-    let text = text.strip_prefix('+').unwrap_or(text);
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, suffix) = text.split_at(split);
-    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
-    if whole.is_empty() && fraction.is_empty() {
-        return None;
-    }
-    let mut digits: u128 = 0;
-    for digit in whole.bytes().chain(fraction.bytes()) {
-        digits = digits.checked_mul(10)?.checked_add(u128::from(digit - b'0'))?;
-    }
-    let mut exponent = -i32::try_from(fraction.len()).ok()?;
-    let binary = |power: u32| {
-        1024u128
-            .checked_pow(power)
-            .and_then(|scale| digits.checked_mul(scale))
-    };
-    match suffix {
-        "" => {}
-        "n" => exponent -= 9,
-        "u" => exponent -= 6,
-        "m" => exponent -= 3,
-        "k" => exponent += 3,
-        "M" => exponent += 6,
-        "G" => exponent += 9,
-        "T" => exponent += 12,
-        "P" => exponent += 15,
-        "E" => exponent += 18,
-        "Ki" => digits = binary(1)?,
-        "Mi" => digits = binary(2)?,
-        "Gi" => digits = binary(3)?,
-        "Ti" => digits = binary(4)?,
-        "Pi" => digits = binary(5)?,
-        "Ei" => digits = binary(6)?,
-        power => {
-            let power: i32 = power.strip_prefix(['e', 'E'])?.parse().ok()?;
-            exponent = exponent.checked_add(power).filter(|e| e.abs() <= 60)?;
-        }
-    }
-    Some(Quantity { digits, exponent })
 }
 
 /// A key's value unless it is absent or null.

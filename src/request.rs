@@ -315,6 +315,12 @@ impl<'a> PodSpec<'a> {
             .map_or(&[], Vec::as_slice)
     }
 
+    /// The pod-level `resources.requests` or `.limits` (Kubernetes 1.34 and
+    /// later), when the pod sets them.
+    pub fn pod_resources(&self, list: &str) -> Option<&'a Map<String, Value>> {
+        self.field("resources")?.get(list)?.as_object()
+    }
+
     /// Whether the pod declares Windows (`spec.os.name`), where the API server
     /// forbids Linux-only security settings on every container.
     pub fn runs_windows(&self) -> bool {

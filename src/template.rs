@@ -11,6 +11,8 @@ use std::rc::Rc;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use crate::quantity::Quantity;
+
 /// Pod annotation (or label) that picks templates: `"true"`, `"false"` or `"a,b"`.
 pub const INJECT_KEY: &str = "native-sidecar.kubewarden.io/inject";
 /// Pod annotation recording what was injected (JSON).
@@ -130,6 +132,67 @@ pub struct Template {
     pub app_env: Vec<(String, Rc<Value>)>,
     /// The container's settings a Windows pod may not have (`securityContext.runAsUser`…).
     pub linux_only: Vec<String>,
+    /// What one copy of the sidecar asks of a node.
+    pub demand: Demand,
+}
+
+/// What a container asks of its node, per resource: `(resource, request,
+/// limit)`, the request being its limit where it sets none (as the API server
+/// defaults it).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Demand(pub Vec<(String, Quantity, Option<Quantity>)>);
+
+impl Demand {
+    /// The demand of `container`'s `resources`; `Err` names the quantity
+    /// (`requests.cpu`) that is not one.
+    pub fn of(container: &Map<String, Value>) -> Result<Demand, String> {
+        let list = |key: &str| {
+            container
+                .get("resources")
+                .and_then(|r| r.get(key))
+                .and_then(Value::as_object)
+        };
+        let read = |key: &str, resource: &str| -> Result<Option<Quantity>, String> {
+            match list(key).and_then(|l| l.get(resource)) {
+                None | Some(Value::Null) => Ok(None),
+                Some(value) => Quantity::read(value)
+                    .map(Some)
+                    .ok_or_else(|| format!("{key}.{resource}: {value} is not a quantity")),
+            }
+        };
+        let mut resources: Vec<&String> = list("requests").into_iter().flat_map(Map::keys).collect();
+        for resource in list("limits").into_iter().flat_map(Map::keys) {
+            if !resources.contains(&resource) {
+                resources.push(resource);
+            }
+        }
+        let mut demand = Vec::new();
+        for resource in resources {
+            let limit = read("limits", resource)?;
+            if let Some(request) = read("requests", resource)?.or(limit) {
+                demand.push((resource.clone(), request, limit));
+            }
+        }
+        Ok(Demand(demand))
+    }
+
+    /// `self` and `other` together; `None` past what a quantity holds.
+    pub fn plus(&self, other: &Demand) -> Option<Demand> {
+        let mut total = self.0.clone();
+        for (resource, request, limit) in &other.0 {
+            match total.iter_mut().find(|(r, ..)| r == resource) {
+                Some((_, r, l)) => {
+                    *r = r.checked_add(*request)?;
+                    *l = match (*l, limit) {
+                        (Some(a), Some(b)) => Some(a.checked_add(*b)?),
+                        (a, b) => a.or(*b),
+                    };
+                }
+                None => total.push((resource.clone(), *request, *limit)),
+            }
+        }
+        Some(Demand(total))
+    }
 }
 
 /// `securityContext` fields the API server refuses in a pod with

@@ -14,7 +14,7 @@ use std::sync::{Arc, OnceLock};
 use cel::common::types::{CelInt, CelList, CelString, DYN_TYPE, LIST_TYPE, STRING_TYPE};
 use cel::common::value::{CowVal, Val};
 
-use harness::{Policy, fixture, fixtures};
+use harness::{Policy, fixture, fixtures, real_tool, run_json};
 use native_sidecar_policy::gatekeeper::{Generated, generate};
 use native_sidecar_policy::template::STATUS_KEY;
 use rstest::rstest;
@@ -1202,47 +1202,16 @@ fn assert_structural(schema: &Value, at: &str) {
 
 /// The harness built from Gatekeeper's own code (the frameworks client and
 /// Rego driver, Gatekeeper's K8sNativeValidation driver on k8s.io/apiserver's
-/// CEL, and the API server's ValidatingAdmissionPolicy compiler; CONTRIBUTING.md
-/// says how to build it): `GATEKEEPER_HARNESS` names it, or
-/// `nsp-gatekeeper-harness` is on PATH. `None`, said on stderr, without it.
+/// CEL, and the API server's ValidatingAdmissionPolicy compiler;
+/// CONTRIBUTING.md says how to build it).
 fn gatekeeper_harness(test: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("GATEKEEPER_HARNESS")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::split_paths(&std::env::var_os("PATH")?)
-                .map(|dir| dir.join("nsp-gatekeeper-harness"))
-                .find(|path| path.is_file())
-        });
-    if found.is_none() {
-        eprintln!(
-            "SKIPPED {test}: Gatekeeper's own engines are not present (set GATEKEEPER_HARNESS or put \
-             nsp-gatekeeper-harness on PATH)"
-        );
-    }
-    found
+    real_tool("GATEKEEPER_HARNESS", "nsp-gatekeeper-harness", test)
 }
 
 /// One document in, one out (the harness's protocol).
 fn run_harness(harness: &Path, input: &Value) -> Value {
-    use std::io::Write;
-    let mut child = std::process::Command::new(harness)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{}: {e}", harness.display()));
-    let mut stdin = child.stdin.take().expect("stdin");
-    let text = input.to_string();
-    // Written from a thread: the harness may answer before it has read all.
-    let writer = std::thread::spawn(move || stdin.write_all(text.as_bytes()));
-    let output = child.wait_with_output().expect("the harness runs");
-    writer.join().expect("the writer").expect("the input is written");
-    assert!(
-        output.status.success(),
-        "the harness failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("the harness answers JSON")
+    run_json(&mut std::process::Command::new(harness), input)
+        .unwrap_or_else(|e| panic!("the harness failed: {e}"))
 }
 
 /// A review in the harness's terms.

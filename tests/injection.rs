@@ -47,6 +47,8 @@ fn speaks_the_kubewarden_protocol() {
 #[case::position(json!({"sidecars": [{"name": "a", "position": "after", "container": {"name": "a", "image": "i"}}]}), "sidecars[0].position: \"after\" is not a position")]
 #[case::duplicate(json!({"sidecars": [{"name": "a", "container": {"name": "a", "image": "i"}}, {"name": "a", "container": {"name": "b", "image": "i"}}]}), "sidecars[1].name: duplicate template name")]
 #[case::not_json_object(json!("yes"), "invalid settings: settings must be a map")]
+#[case::quantity(json!({"sidecars": [{"name": "a", "container": {"name": "a", "image": "i",
+    "resources": {"requests": {"cpu": "lots"}}}}]}), "sidecars[0].container.resources: requests.cpu: \"lots\" is not a quantity")]
 fn bad_settings_are_refused_at_load(#[case] settings: Value, #[case] expected: &str) {
     let verdict = Policy::new().validate_settings(&settings);
     assert!(!verdict.valid);
@@ -206,5 +208,42 @@ fn malformed_input_is_rejected_clearly_not_trapped(#[case] payload: Vec<u8>, #[c
     assert!(
         message.contains(expected),
         "{message:?} should contain {expected:?}"
+    );
+}
+
+/// A pod with pod-level resources gets them raised by what it gets injected
+/// (the API server refuses pod-level requests below its containers'), and is
+/// told; its other resources stay as they are. Both copies count under the
+/// universal injector.
+#[rstest]
+#[case::native(injector(), "log-shipper", &[("requests", "cpu", "510m"), ("requests", "memory", "301989888"),
+                                             ("limits", "cpu", "1010m")])]
+#[case::universal(json!({"nativeSupport": {"strategy": "universal"}, "sidecars": [{"name": "log", "injection": "optIn",
+    "container": {"name": "log", "image": "busybox", "command": ["tail"],
+                  "resources": {"requests": {"cpu": "10m"}, "limits": {"cpu": "20m"}}}}]}),
+    "log", &[("requests", "cpu", "520m"), ("limits", "cpu", "1040m")])]
+fn pod_level_resources_make_room_for_the_sidecars(
+    #[case] settings: Value,
+    #[case] template: &str,
+    #[case] raised: &[(&str, &str, &str)],
+) {
+    let request = json!({"uid": "u", "kind": {"kind": "Pod"}, "operation": "CREATE", "namespace": "team",
+        "object": {"metadata": {"name": "p", "annotations": {"native-sidecar.kubewarden.io/inject": template}},
+                   "spec": {"resources": {"requests": {"cpu": "500m", "memory": "256Mi", "hugepages-2Mi": "0"},
+                                          "limits": {"cpu": "1", "ephemeral-storage": "1Gi"}},
+                            "containers": [{"name": "app", "image": "nginx"}]}}});
+    let outcome = Policy::new().validate(&settings, &request);
+    assert!(outcome.response.accepted, "{outcome:?}");
+    let patched = outcome.patched.expect("mutated");
+    let resources = &patched["spec"]["resources"];
+    for (list, resource, value) in raised {
+        assert_eq!(resources[list][resource], *value, "{list}.{resource}");
+    }
+    assert_eq!(resources["requests"]["hugepages-2Mi"], "0");
+    assert_eq!(resources["limits"]["ephemeral-storage"], "1Gi");
+    let warnings = outcome.response.warnings.unwrap_or_default().join("\n");
+    assert!(
+        warnings.contains("spec.resources raised for the injected sidecars"),
+        "{warnings}"
     );
 }

@@ -7,100 +7,11 @@
 
 mod harness;
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use harness::Policy;
+use harness::{Policy, cluster_policy, run_json};
 use serde_json::{Value, json};
-
-/// The cluster objects as a policy-server's host capabilities answer them,
-/// written apart from `cluster::Snapshot` (which the playground uses) so that
-/// a defect in either shows: lists are split into their items, lookups match
-/// kind, name and namespace exactly, and only the fields the request's field
-/// masks name come back, as with Kubewarden >= 1.33.
-fn policy_over(documents: Vec<Value>) -> Policy {
-    let mut objects = Vec::new();
-    for document in documents {
-        match document.get("items").and_then(Value::as_array) {
-            Some(items) => {
-                let kind = document["kind"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .trim_end_matches("List");
-                for item in items {
-                    let mut item = item.clone();
-                    item["apiVersion"] = document["apiVersion"].clone();
-                    item["kind"] = json!(kind);
-                    objects.push(item);
-                }
-            }
-            None => objects.push(document),
-        }
-    }
-    Policy::with_cluster(move |operation, request| {
-        let field = |key: &str| request[key].as_str().unwrap_or_default();
-        let masks: Vec<Vec<&str>> = request["field_masks"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .map(|mask| mask.split('.').collect())
-            .collect();
-        let of_kind = objects
-            .iter()
-            .filter(|o| o["apiVersion"] == request["api_version"] && o["kind"] == request["kind"]);
-        match operation {
-            "list_resources_all" => {
-                let items: Vec<Value> = of_kind.map(|o| masked(o, &masks)).collect();
-                Ok(
-                    json!({"apiVersion": field("api_version"), "kind": format!("{}List", field("kind")), "items": items}),
-                )
-            }
-            "get_resource" => of_kind
-                .filter(|o| o["metadata"]["name"] == request["name"])
-                .find(|o| o["metadata"]["namespace"].as_str().unwrap_or_default() == field("namespace"))
-                .map(|o| masked(o, &masks))
-                .ok_or_else(|| {
-                    format!(
-                        "{} {}/{} not found",
-                        field("kind"),
-                        field("namespace"),
-                        field("name")
-                    )
-                }),
-            _ => Err(format!("unexpected host call {operation}")),
-        }
-    })
-}
-
-/// `value` with only the dotted `paths` kept (in every element of a list).
-fn masked(value: &Value, paths: &[Vec<&str>]) -> Value {
-    if paths.is_empty() {
-        return value.clone();
-    }
-    match value {
-        Value::Array(items) => Value::Array(items.iter().map(|item| masked(item, paths)).collect()),
-        Value::Object(fields) => Value::Object(
-            fields
-                .iter()
-                .filter_map(|(key, inner)| {
-                    let below: Vec<Vec<&str>> = paths
-                        .iter()
-                        .filter(|path| path.first() == Some(&key.as_str()))
-                        .map(|path| path.iter().skip(1).copied().collect())
-                        .collect();
-                    match below.iter().any(Vec::is_empty) {
-                        true => Some((key.clone(), inner.clone())),
-                        false if below.is_empty() => None,
-                        false => Some((key.clone(), masked(inner, &below))),
-                    }
-                })
-                .collect(),
-        ),
-        other => other.clone(),
-    }
-}
 
 fn yaml(value: &Value) -> String {
     serde_yaml::to_string(value).expect("JSON values print as YAML")
@@ -109,28 +20,13 @@ fn yaml(value: &Value) -> String {
 /// The playground's evaluation of each case, computed by Node.
 fn playground(cases: &[Value]) -> Vec<Value> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("playground/tools/verdicts.mjs");
-    let mut node = Command::new("node")
-        .arg(&script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("node (Node.js) runs the playground's module: {e}"));
-    let mut stdin = node.stdin.take().expect("piped stdin");
-    let input = serde_json::to_vec(cases).expect("cases are JSON");
-    let writer = std::thread::spawn(move || stdin.write_all(&input));
-    let output = node.wait_with_output().expect("node finishes");
-    writer
-        .join()
-        .expect("writer thread")
-        .expect("cases written to node");
-    assert!(
-        output.status.success(),
-        "node {}: {}",
-        script.display(),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("the playground prints JSON")
+    let answer = run_json(Command::new("node").arg(&script), &json!(cases)).unwrap_or_else(|e| {
+        panic!(
+            "node (Node.js) runs the playground's module, {}: {e}",
+            script.display()
+        )
+    });
+    serde_json::from_value(answer).expect("the playground prints a list")
 }
 
 /// A failed host lookup, as the waPC guest words it, with the words of the
@@ -161,7 +57,7 @@ fn playground_and_module_give_the_same_verdict_for_every_fixture() {
     let mut cases = Vec::new();
     for (settings_name, settings) in harness::fixtures("settings") {
         for (request_name, request) in harness::fixtures("requests") {
-            let outcome = policy_over(cluster.clone()).validate(&settings, &request);
+            let outcome = cluster_policy(cluster.clone()).validate(&settings, &request);
             let response = &outcome.response;
             let warnings = response.warnings.as_ref().map(|warnings| {
                 warnings

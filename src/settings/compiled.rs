@@ -13,7 +13,7 @@ use super::{
 };
 use crate::image::repository;
 use crate::path::Path;
-use crate::template::{self, MARKER_ENV, Position, Template, dns_label};
+use crate::template::{self, Demand, MARKER_ENV, Position, Template, dns_label};
 
 /// The settings, checked and turned into what the decisions use.
 #[derive(Debug, Clone)]
@@ -185,6 +185,8 @@ fn template(
         universal_ready(&container, &Path::Key(path, "container"))?;
     }
     let linux_only = template::linux_only(&container);
+    let demand = Demand::of(&container)
+        .map_err(|problem| fault(Path::Key(&Path::Key(path, "container"), "resources"), problem))?;
     let legacy_container = support
         .may_use_legacy()
         .then(|| template::legacy_container(container.clone(), &id).into());
@@ -206,6 +208,7 @@ fn template(
         app_mounts,
         app_env,
         linux_only,
+        demand,
     })
 }
 

@@ -282,3 +282,132 @@ pub fn assert_nothing_lost(before: &Value, after: &Value) {
     let lost = lost_fields(before, after, "");
     assert!(lost.is_empty(), "the mutation lost or changed fields: {lost:#?}");
 }
+
+/// The cluster objects as a policy-server's host capabilities answer them,
+/// written apart from `cluster::Snapshot` (which the playground uses) so that
+/// a defect in either shows: lists are split into their items, lookups match
+/// kind, name and namespace exactly, and only the fields the request's field
+/// masks name come back, as with Kubewarden >= 1.33.
+pub fn cluster_policy(documents: Vec<Value>) -> Policy {
+    let mut objects = Vec::new();
+    for document in documents {
+        match document.get("items").and_then(Value::as_array) {
+            Some(items) => {
+                let kind = document["kind"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .trim_end_matches("List");
+                for item in items {
+                    let mut item = item.clone();
+                    item["apiVersion"] = document["apiVersion"].clone();
+                    item["kind"] = json!(kind);
+                    objects.push(item);
+                }
+            }
+            None => objects.push(document),
+        }
+    }
+    Policy::with_cluster(move |operation, request| {
+        let field = |key: &str| request[key].as_str().unwrap_or_default();
+        let masks: Vec<Vec<&str>> = request["field_masks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(|mask| mask.split('.').collect())
+            .collect();
+        let of_kind = objects
+            .iter()
+            .filter(|o| o["apiVersion"] == request["api_version"] && o["kind"] == request["kind"]);
+        match operation {
+            "list_resources_all" => {
+                let items: Vec<Value> = of_kind.map(|o| masked(o, &masks)).collect();
+                Ok(
+                    json!({"apiVersion": field("api_version"), "kind": format!("{}List", field("kind")), "items": items}),
+                )
+            }
+            "get_resource" => of_kind
+                .filter(|o| o["metadata"]["name"] == request["name"])
+                .find(|o| o["metadata"]["namespace"].as_str().unwrap_or_default() == field("namespace"))
+                .map(|o| masked(o, &masks))
+                .ok_or_else(|| {
+                    format!(
+                        "{} {}/{} not found",
+                        field("kind"),
+                        field("namespace"),
+                        field("name")
+                    )
+                }),
+            _ => Err(format!("unexpected host call {operation}")),
+        }
+    })
+}
+
+/// `value` with only the dotted `paths` kept (in every element of a list).
+fn masked(value: &Value, paths: &[Vec<&str>]) -> Value {
+    if paths.is_empty() {
+        return value.clone();
+    }
+    match value {
+        Value::Array(items) => Value::Array(items.iter().map(|item| masked(item, paths)).collect()),
+        Value::Object(fields) => Value::Object(
+            fields
+                .iter()
+                .filter_map(|(key, inner)| {
+                    let below: Vec<Vec<&str>> = paths
+                        .iter()
+                        .filter(|path| path.first() == Some(&key.as_str()))
+                        .map(|path| path.iter().skip(1).copied().collect())
+                        .collect();
+                    match below.iter().any(Vec::is_empty) {
+                        true => Some((key.clone(), inner.clone())),
+                        false if below.is_empty() => None,
+                        false => Some((key.clone(), masked(inner, &below))),
+                    }
+                })
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// Runs `command` with `input` as JSON on its standard input; its standard
+/// output read as JSON. Fails, with its standard error, when it fails.
+pub fn run_json(command: &mut std::process::Command, input: &Value) -> Result<Value, String> {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let mut stdin = child.stdin.take().ok_or("no stdin")?;
+    let text = input.to_string();
+    // Written from a thread: the program may answer before it has read all.
+    let writer = std::thread::spawn(move || stdin.write_all(text.as_bytes()));
+    let output = child.wait_with_output().map_err(|e| e.to_string())?;
+    writer
+        .join()
+        .map_err(|_| "the writer panicked".to_owned())?
+        .map_err(|e| e.to_string())?;
+    if !output.status.success() {
+        return Err(String::from_utf8_lossy(&output.stderr).into_owned());
+    }
+    serde_json::from_slice(&output.stdout).map_err(|e| format!("not JSON: {e}"))
+}
+
+/// A real engine built outside this repository (CONTRIBUTING.md): the path
+/// `variable` names, or `program` on PATH. `None`, said on stderr for `test`
+/// (the runner shows it with --nocapture; `make test` says it too), without it.
+pub fn real_tool(variable: &str, program: &str, test: &str) -> Option<PathBuf> {
+    let found = std::env::var_os(variable).map(PathBuf::from).or_else(|| {
+        std::env::split_paths(&std::env::var_os("PATH")?)
+            .map(|dir| dir.join(program))
+            .find(|path| path.is_file())
+    });
+    if found.is_none() {
+        eprintln!("SKIPPED {test}: {program} is not present (set {variable} or put it on PATH)");
+    }
+    found
+}
