@@ -11,6 +11,8 @@ use std::rc::Rc;
 
 use serde_json::{Map, Value};
 
+use crate::template::{CONVERTED, native_container};
+
 /// Where an insert goes in a list.
 #[derive(Debug, Clone, PartialEq)]
 pub enum At {
@@ -36,8 +38,10 @@ pub enum Edit {
         value: Rc<Value>,
     },
     /// Take entry `index` out of the list `containers`, give it
-    /// `restartPolicy: Always` and insert it, otherwise untouched, into the
-    /// list `init_containers`: a legacy sidecar made native.
+    /// `restartPolicy: Always` and the injection marker (`template::CONVERTED`,
+    /// so that a webhook that strips the field later leaves conclusive
+    /// evidence) and insert it, otherwise untouched, into the list
+    /// `init_containers`: a legacy sidecar made native.
     MakeNativeSidecar {
         containers: String,
         index: usize,
@@ -140,12 +144,15 @@ fn apply_each(edits: impl IntoIterator<Item = Edit>, object: &mut Value) -> Resu
                 if index >= list.len() {
                     return Err(format!("{containers}: no element {index}"));
                 }
-                let mut container = list.remove(index);
-                container
-                    .as_object_mut()
-                    .ok_or_else(|| format!("{containers}/{index} is not a map"))?
-                    .insert("restartPolicy".to_owned(), Value::String("Always".to_owned()));
-                insert(object, &init_containers, at, container)?;
+                let Value::Object(container) = list.remove(index) else {
+                    return Err(format!("{containers}/{index} is not a map"));
+                };
+                insert(
+                    object,
+                    &init_containers,
+                    at,
+                    native_container(container, CONVERTED),
+                )?;
             }
         }
     }
@@ -330,7 +337,7 @@ mod tests {
     }
 
     #[test]
-    fn a_moved_container_is_untouched_but_for_its_restart_policy() {
+    fn a_moved_container_is_untouched_but_for_its_restart_policy_and_marker() {
         let sidecar = json!({"name": "proxy", "image": "envoy", "zUnknown": {"a": [1]}});
         let mut object = json!({"spec": {"containers": [{"name": "job"}, sidecar],
                                          "initContainers": [{"name": "setup"}]}});
@@ -346,6 +353,7 @@ mod tests {
         plan.apply_to(&mut object).expect("applies");
         let mut native = sidecar.clone();
         native["restartPolicy"] = json!("Always");
+        native["env"] = json!([{"name": "KUBEWARDEN_NATIVE_SIDECAR", "value": "(converted)"}]);
         assert_eq!(
             object,
             json!({"spec": {"containers": [{"name": "job"}], "initContainers": [native, {"name": "setup"}]}})

@@ -45,7 +45,7 @@ impl fmt::Display for Evidence<'_> {
             Evidence::Marker(template) => write!(
                 f,
                 "it carries the marker {MARKER_ENV}={template} that native-sidecar-policy \
-                 sets on the native sidecars it injects"
+                 sets on the native sidecars it injects or converts"
             ),
             Evidence::OldObject => write!(
                 f,

@@ -30,12 +30,22 @@ pub const SUPPORTED_NODE_LABEL: &str = "native-sidecar.kubewarden.io/supported";
 /// strips `restartPolicy` and lets the stripped-field check find the victim.
 pub const MARKER_ENV: &str = "KUBEWARDEN_NATIVE_SIDECAR";
 
-/// The init container a template inserts: the operator's container, made a
-/// native sidecar and marked. Built once, when the settings are compiled.
-pub fn native_container(mut native: Map<String, Value>, template_id: &str) -> Value {
+/// The marker's value on a legacy sidecar the policy converted
+/// (`jobSidecars.action: convert`): not a template name, which is a DNS label.
+pub const CONVERTED: &str = "(converted)";
+
+/// A container made a native sidecar and marked: the operator's container, as
+/// a template inserts it (built once, when the settings are compiled), or a
+/// pod's legacy sidecar, converted (marked `CONVERTED`). A container that
+/// carries a marker keeps it.
+pub fn native_container(mut native: Map<String, Value>, marker: &str) -> Value {
     native.insert("restartPolicy".to_owned(), json!("Always"));
-    let marker = json!({"name": MARKER_ENV, "value": template_id});
+    let marker = json!({"name": MARKER_ENV, "value": marker});
     match native.get_mut("env") {
+        Some(Value::Array(env))
+            if env
+                .iter()
+                .any(|e| e.get("name").and_then(Value::as_str) == Some(MARKER_ENV)) => {}
         Some(Value::Array(env)) => env.push(marker),
         _ => {
             native.insert("env".to_owned(), json!([marker]));

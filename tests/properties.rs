@@ -187,7 +187,7 @@ fn validate(settings: &Value, object: &Value) -> Value {
 }
 
 /// The regular containers `patched` moved into `initContainers` are the
-/// originals, untouched but for `restartPolicy: Always`.
+/// originals, untouched but for `restartPolicy: Always` and the marker.
 fn moved_containers_are_intact(original: &Value, patched: &Value) -> Result<(), String> {
     let names =
         |v: &Value, list: &str| -> Vec<Value> { v["spec"][list].as_array().cloned().unwrap_or_default() };
@@ -200,6 +200,12 @@ fn moved_containers_are_intact(original: &Value, patched: &Value) -> Result<(), 
         }
         let mut expected = before.clone();
         expected["restartPolicy"] = json!("Always");
+        let marker = json!({"name": "KUBEWARDEN_NATIVE_SIDECAR", "value": "(converted)"});
+        match expected["env"].as_array_mut() {
+            Some(env) if env.iter().any(|e| e["name"] == marker["name"]) => {}
+            Some(env) => env.push(marker),
+            None => expected["env"] = json!([marker]),
+        }
         if !names(patched, "initContainers").contains(&expected) {
             return Err(format!("{} was moved and changed", before["name"]));
         }

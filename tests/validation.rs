@@ -80,7 +80,8 @@ fn a_cronjob_with_cloud_sql_proxy_is_rejected_then_converted() {
     let converted = Policy::new().validate(&settings("converter"), &cronjob);
     assert!(converted.response.accepted, "{converted:?}");
     let patched = converted.patched.expect("converted");
-    // The original with only the sidecar moved, byte-identical but for restartPolicy.
+    // The original with only the sidecar moved, byte-identical but for
+    // restartPolicy and the marker that makes a later strip conclusive.
     let template = "/spec/jobTemplate/spec/template/spec";
     let original = &cronjob["object"];
     let mut sidecar = original
@@ -88,6 +89,11 @@ fn a_cronjob_with_cloud_sql_proxy_is_rejected_then_converted() {
         .cloned()
         .expect("sidecar");
     sidecar["restartPolicy"] = json!("Always");
+    let marker = json!({"name": "KUBEWARDEN_NATIVE_SIDECAR", "value": "(converted)"});
+    match sidecar["env"].as_array_mut() {
+        Some(env) => env.push(marker),
+        None => sidecar["env"] = json!([marker]),
+    }
     let mut expected = original.clone();
     let spec = expected.pointer_mut(template).expect("template");
     spec["containers"] = json!([original.pointer(&format!("{template}/containers/0"))]);
@@ -443,5 +449,34 @@ fn the_shim_name_in_a_command_line_exempts_nothing() {
         message(&outcome).contains("container \"istio-proxy\" (Istio proxy"),
         "{}",
         message(&outcome)
+    );
+}
+
+/// A converted sidecar is marked as an injected one is: when a webhook
+/// later strips its restartPolicy, the evidence is conclusive (refused, not a
+/// heuristic warning).
+#[test]
+fn a_converted_sidecar_that_loses_its_restart_policy_is_caught() {
+    let cronjob = fixture("requests/cronjob-cloud-sql-proxy.json");
+    let converted = Policy::new().validate(&settings("converter"), &cronjob);
+    let mut stripped = converted.patched.expect("converted");
+    let init = stripped
+        .pointer_mut("/spec/jobTemplate/spec/template/spec/initContainers/1")
+        .and_then(Value::as_object_mut)
+        .expect("the converted sidecar");
+    assert_eq!(init["name"], "cloud-sql-proxy");
+    init.remove("restartPolicy");
+    let mut request = cronjob.clone();
+    request["object"] = stripped;
+    let caught = Policy::new().validate(
+        &json!({"mutate": false, "jobSidecars": {"action": "ignore"},
+        "strippedRestartPolicy": {"action": "reject"}}),
+        &request,
+    );
+    assert!(!caught.response.accepted, "{caught:?}");
+    assert!(
+        message(&caught).contains("it carries the marker KUBEWARDEN_NATIVE_SIDECAR=(converted)"),
+        "{}",
+        message(&caught)
     );
 }

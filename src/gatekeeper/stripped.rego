@@ -60,7 +60,7 @@ applied := object.get(json.unmarshal(text), spec_pointer, {}) if {
 
 evidence(c) := array.concat(array.concat(marker(c), old_object(c)), last_applied(c))
 
-marker(c) := [sprintf("it carries the marker @MARKER_ENV@=%s that native-sidecar-policy sets on the native sidecars it injects", [v])] if {
+marker(c) := [sprintf("it carries the marker @MARKER_ENV@=%s that native-sidecar-policy sets on the native sidecars it injects or converts", [v])] if {
 	entries := [e | some e in object.get(c, "env", []); e.name == "@MARKER_ENV@"]
 	v := entries[0].value
 	is_string(v)
