@@ -86,6 +86,20 @@ pub fn plan_job_sidecars(
                 ));
             }
         }
+        // A Job's pod template cannot change after it is created (the API
+        // server refuses it, and a controller that updates the Job, Kueue
+        // unsuspending it, would retry for ever): its pods are converted
+        // when they are created.
+        JobSidecarAction::Convert
+            if compiled.mutate && workload.kind == "Job" && request.operation == Operation::Update =>
+        {
+            plan.warn(format!(
+                "{} {}: not converted in this update, since a Job's pod template cannot change; the Job's \
+                 pods are converted when they are created, where this policy also checks Pods",
+                listing(&legacy),
+                running_as_regular(&legacy)
+            ));
+        }
         JobSidecarAction::Convert if compiled.mutate => match nodes.may_convert(workload) {
             Ok(()) => {
                 convert(&legacy, workload, plan);

@@ -480,3 +480,24 @@ fn a_converted_sidecar_that_loses_its_restart_policy_is_caught() {
         message(&caught)
     );
 }
+
+/// A Job's pod template cannot change after creation: an update (Kueue
+/// unsuspending the Job, with a node selector) is never patched, only warned
+/// about, under convert.
+#[test]
+fn a_job_update_is_never_converted() {
+    let outcome = Policy::new().validate(
+        &settings("converter"),
+        &fixture("requests/job-update-unsuspend.json"),
+    );
+    assert!(outcome.response.accepted, "{outcome:?}");
+    assert_eq!(outcome.response.mutated_object, None);
+    let warnings = outcome.response.warnings.unwrap_or_default().join("\n");
+    assert!(
+        warnings.contains(
+            "container \"cloud-sql-proxy\" (Cloud SQL Auth Proxy, a well-known sidecar) is a sidecar \
+                           running as a regular container: not converted in this update"
+        ),
+        "{warnings}"
+    );
+}
