@@ -12,91 +12,13 @@
 
 mod harness;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
-use harness::{Policy, cluster_policy, fixtures, real_tool, run_json};
+use harness::{
+    Policy, api_server_validator as validator, cluster_policy, fixtures, new_api_server_errors as new_errors,
+};
 use rstest::rstest;
 use serde_json::{Value, json};
-
-fn validator(test: &str) -> Option<PathBuf> {
-    real_tool("APISERVER_VALIDATE", "nsp-apiserver-validate", test)
-}
-
-/// The API server's errors for each `(operation, object, old object)`.
-fn api_server_errors(validator: &Path, objects: &[(Value, Value, Value)]) -> Vec<Vec<String>> {
-    let input: Vec<Value> = objects
-        .iter()
-        .map(|(operation, object, old)| json!({"operation": operation, "object": object, "oldObject": old}))
-        .collect();
-    let answer = run_json(&mut Command::new(validator), &json!({"objects": input}))
-        .unwrap_or_else(|e| panic!("{}: {e}", validator.display()));
-    let results = answer["results"].as_array().expect("results");
-    assert_eq!(results.len(), objects.len());
-    results
-        .iter()
-        .map(|r| {
-            r["errors"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|e| e.as_str().unwrap_or_default().to_owned())
-                .collect()
-        })
-        .collect()
-}
-
-/// `object` with what a request's object always has by the time a webhook
-/// sees it: its kind, and a namespace.
-fn as_stored(request: &Value, object: &Value) -> Value {
-    let mut object = object.clone();
-    if object["apiVersion"].is_null() {
-        let kind = &request["kind"];
-        object["apiVersion"] = match kind["group"].as_str().unwrap_or_default() {
-            "" => json!(kind["version"].as_str().unwrap_or("v1")),
-            group => json!(format!("{group}/{}", kind["version"].as_str().unwrap_or("v1"))),
-        };
-        object["kind"] = kind["kind"].clone();
-    }
-    if object["metadata"]["namespace"].is_null() {
-        object["metadata"]["namespace"] = json!(request["namespace"].as_str().unwrap_or("default"));
-    }
-    object
-}
-
-/// Where the module's output has API-server errors its input did not have.
-fn new_errors(validator: &Path, cases: &[(String, Value, Value)]) -> Vec<String> {
-    let kinds = ["Pod", "Job", "CronJob"];
-    let mut objects = Vec::new();
-    let mut named = Vec::new();
-    for (name, request, patched) in cases {
-        if !kinds.contains(&request["kind"]["kind"].as_str().unwrap_or_default()) {
-            continue;
-        }
-        let old = match &request["oldObject"] {
-            Value::Null => Value::Null,
-            old => as_stored(request, old),
-        };
-        let operation = request["operation"].clone();
-        objects.push((
-            operation.clone(),
-            as_stored(request, &request["object"]),
-            old.clone(),
-        ));
-        objects.push((operation, as_stored(request, patched), old));
-        named.push(name);
-    }
-    let errors = api_server_errors(validator, &objects);
-    let mut found = Vec::new();
-    for (name, pair) in named.iter().zip(errors.chunks(2)) {
-        let (before, after) = (&pair[0], &pair[1]);
-        let added: Vec<&String> = after.iter().filter(|e| !before.contains(e)).collect();
-        if !added.is_empty() {
-            found.push(format!("{name}: {added:?}"));
-        }
-    }
-    found
-}
 
 /// Every mutation of every fixture pair is one the API server accepts.
 #[test]

@@ -8,10 +8,10 @@
 
 mod harness;
 
-use harness::{fixture, lost_fields};
+use harness::{api_server_validator, fixture, lost_fields, new_api_server_errors};
 use native_sidecar_policy::adapter::evaluate;
 use native_sidecar_policy::cluster::Cluster;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 
 use proptest::prelude::*;
 use proptest::test_runner::{TestCaseError, TestRunner};
@@ -215,7 +215,12 @@ fn moved_containers_are_intact(original: &Value, patched: &Value) -> Result<(), 
 
 /// The properties of one evaluation; `Ok(true)` when it mutated (and so
 /// reached every check), `Ok(false)` when the answer was "nothing to do".
-fn check(object: &Value, choice: usize, moved: &Cell<usize>) -> Result<bool, TestCaseError> {
+fn check(
+    object: &Value,
+    choice: usize,
+    moved: &Cell<usize>,
+    samples: &RefCell<Vec<(String, Value, Value)>>,
+) -> Result<bool, TestCaseError> {
     let settings = settings(choice);
     let response = validate(&settings, object);
     prop_assert_eq!(&validate(&settings, object), &response, "deterministic");
@@ -248,6 +253,12 @@ fn check(object: &Value, choice: usize, moved: &Cell<usize>) -> Result<bool, Tes
     }
     let lost = lost_fields(&unmoved, &patched, "");
     prop_assert!(lost.is_empty(), "lost: {:?}", lost);
+    if samples.borrow().len() < 128 {
+        let request = json!({"kind": {"group": "", "version": "v1", "kind": "Pod"}, "operation": "CREATE",
+                             "namespace": "n", "object": object});
+        let name = format!("sample under settings {choice}: {object}");
+        samples.borrow_mut().push((name, request, patched.clone()));
+    }
 
     let again = validate(&settings, &patched);
     prop_assert_eq!(again["accepted"].as_bool(), Some(true), "{}", again);
@@ -275,9 +286,10 @@ fn patches_only_add_are_idempotent_and_deterministic() {
         ..ProptestConfig::default()
     });
     let (mutated, moved) = (Cell::new(0usize), Cell::new(0usize));
+    let samples = RefCell::new(Vec::new());
     runner
         .run(&(pod(), 0usize..6), |(object, choice)| {
-            if check(&object, choice, &moved)? {
+            if check(&object, choice, &moved, &samples)? {
                 mutated.set(mutated.get() + 1);
             }
             Ok(())
@@ -293,6 +305,13 @@ fn patches_only_add_are_idempotent_and_deterministic() {
         moved * 50 >= cases as usize,
         "only {moved} of {cases} cases converted a container"
     );
+    // What the API server makes of the mutated samples, when its own code is here.
+    if let Some(validator) =
+        api_server_validator("patches_only_add_are_idempotent_and_deterministic (API server)")
+    {
+        let found = new_api_server_errors(&validator, &samples.into_inner());
+        assert!(found.is_empty(), "{found:#?}");
+    }
 }
 
 /// Unknown fields at every level survive, byte for byte.

@@ -411,3 +411,115 @@ pub fn real_tool(variable: &str, program: &str, test: &str) -> Option<PathBuf> {
     }
     found
 }
+
+/// The API server's own defaulting and validation (CONTRIBUTING.md), when present.
+pub fn api_server_validator(test: &str) -> Option<PathBuf> {
+    real_tool("APISERVER_VALIDATE", "nsp-apiserver-validate", test)
+}
+
+/// The API server's errors for each `(operation, object, old object)`.
+fn api_server_errors(validator: &std::path::Path, objects: &[(Value, Value, Value)]) -> Vec<Vec<String>> {
+    let input: Vec<Value> = objects
+        .iter()
+        .map(|(operation, object, old)| json!({"operation": operation, "object": object, "oldObject": old}))
+        .collect();
+    let answer = run_json(
+        &mut std::process::Command::new(validator),
+        &json!({"objects": input}),
+    )
+    .unwrap_or_else(|e| panic!("{}: {e}", validator.display()));
+    let results = answer["results"].as_array().expect("results");
+    assert_eq!(results.len(), objects.len());
+    results
+        .iter()
+        .map(|r| {
+            r["errors"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|e| e.as_str().unwrap_or_default().to_owned())
+                .collect()
+        })
+        .collect()
+}
+
+/// `object` with what a request's object always has by the time a webhook
+/// sees it: its kind, and a namespace.
+fn as_stored(request: &Value, object: &Value) -> Value {
+    let mut object = object.clone();
+    if object["apiVersion"].is_null() {
+        let kind = &request["kind"];
+        object["apiVersion"] = match kind["group"].as_str().unwrap_or_default() {
+            "" => json!(kind["version"].as_str().unwrap_or("v1")),
+            group => json!(format!("{group}/{}", kind["version"].as_str().unwrap_or("v1"))),
+        };
+        object["kind"] = kind["kind"].clone();
+    }
+    if object["metadata"]["namespace"].is_null() {
+        object["metadata"]["namespace"] = json!(request["namespace"].as_str().unwrap_or("default"));
+    }
+    object
+}
+
+/// Where the module's output has API-server errors its input did not have
+/// (`(name, request, patched object)`; Pods, Jobs and CronJobs). Errors are
+/// compared with list indexes left out: an inserted container shifts them.
+pub fn new_api_server_errors(validator: &std::path::Path, cases: &[(String, Value, Value)]) -> Vec<String> {
+    let kinds = ["Pod", "Job", "CronJob"];
+    let mut objects = Vec::new();
+    let mut named = Vec::new();
+    for (name, request, patched) in cases {
+        if !kinds.contains(&request["kind"]["kind"].as_str().unwrap_or_default()) {
+            continue;
+        }
+        let old = match &request["oldObject"] {
+            Value::Null => Value::Null,
+            old => as_stored(request, old),
+        };
+        let operation = request["operation"].clone();
+        objects.push((
+            operation.clone(),
+            as_stored(request, &request["object"]),
+            old.clone(),
+        ));
+        objects.push((operation, as_stored(request, patched), old));
+        named.push(name);
+    }
+    let errors = api_server_errors(validator, &objects);
+    let mut found = Vec::new();
+    for (name, pair) in named.iter().zip(errors.chunks(2)) {
+        let (before, after) = (&pair[0], &pair[1]);
+        let before: Vec<String> = before.iter().map(|e| without_indexes(e)).collect();
+        let added: Vec<&String> = after
+            .iter()
+            .filter(|e| !before.contains(&without_indexes(e)))
+            .collect();
+        if !added.is_empty() {
+            found.push(format!("{added:?} in {name}"));
+        }
+    }
+    found
+}
+
+/// `spec.initContainers[1].image: …` as `spec.containers[].image: …`: an
+/// inserted container shifts indexes, and a converted one changes lists.
+fn without_indexes(error: &str) -> String {
+    let error = error.replace("initContainers[", "containers[");
+    let mut out = String::with_capacity(error.len());
+    let mut in_index = false;
+    for c in error.chars() {
+        match c {
+            '[' => {
+                in_index = true;
+                out.push(c);
+            }
+            ']' => {
+                in_index = false;
+                out.push(c);
+            }
+            c if in_index && c.is_ascii_digit() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
