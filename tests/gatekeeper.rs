@@ -1137,7 +1137,7 @@ fn the_templates_pass_gatekeepers_own_checks(#[case] settings_name: &str) {
         let env = cel_environment();
         let params = env
             .compile(literal)
-            .and_then(|program| Ok(program.execute(&cel::Context::with_env(env.clone()))))
+            .map(|program| program.execute(&cel::Context::with_env(env.clone())))
             .unwrap_or_else(|e| panic!("{kind}: the parameters' literal does not parse: {e}"))
             .unwrap_or_else(|e| panic!("{kind}: the parameters' literal fails: {e}"));
         assert_eq!(
