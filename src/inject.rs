@@ -288,13 +288,18 @@ impl<'x> Pass<'x> {
         ))
     }
 
+    /// Whether the cluster operator requires `template` in every pod.
+    fn enforced(&self, template: &Template) -> bool {
+        template.injection == Injection::Always && !self.compiled.allow_opt_out
+    }
+
     /// Not injecting `template` into this pod, because of `why`: a refusal
     /// when the cluster operator requires it in every pod (`injection:
     /// always`, `allowOptOut: false`), so that no look-alike, name or volume
     /// of the pod's own dodges it; otherwise a warning, and an audit
     /// annotation for the operator when the template is injected by default.
     fn skip(&self, template: &Template, why: String, fix: &str, plan: &mut Plan) -> Skip {
-        if template.injection == Injection::Always && !self.compiled.allow_opt_out {
+        if self.enforced(template) {
             plan.reject(format!(
                 "{why}, which the cluster operator requires in every pod (injection: always, allowOptOut: \
                  false): {fix}, and the policy injects the sidecar itself"
@@ -331,16 +336,20 @@ impl<'x> Pass<'x> {
                     _ => "it would run as a regular container (legacy mode)",
                 };
                 let because = why.map(|why| format!(" ({why})")).unwrap_or_default();
-                not_injected(
-                    self.chosen,
-                    &format!(
-                        "this pod runs to completion (restartPolicy {}), and where native sidecars are not \
-                         supported{because} {copies} and keep it from completing; run it on nodes that \
-                         support native sidecars",
-                        spec.restart_policy()
-                    ),
-                    plan,
+                let why = format!(
+                    "this pod runs to completion (restartPolicy {}), and where native sidecars are not \
+                     supported{because} {copies} and keep it from completing; run it on nodes that support \
+                     native sidecars",
+                    spec.restart_policy()
                 );
+                match self.chosen.iter().find(|t| self.enforced(t)) {
+                    Some(required) => plan.reject(format!(
+                        "sidecar template {:?} cannot be injected, which the cluster operator requires in every \
+                         pod (injection: always, allowOptOut: false): {why}",
+                        required.id
+                    )),
+                    None => not_injected(self.chosen, &why, plan),
+                }
                 Err(Skip::Pod)
             }
             Some((mode, why)) => {

@@ -341,6 +341,29 @@ fn no_regular_container_sidecars_in_pods_that_run_to_completion(
     }
 }
 
+/// The same pod, when the operator requires the sidecar in every pod
+/// (`injection: always`, `allowOptOut: false`): refused, not left alone.
+#[test]
+fn a_required_sidecar_that_cannot_run_in_a_pod_that_completes_refuses_it() {
+    let mut settings = fixture("settings/universal.json");
+    settings["allowOptOut"] = json!(false);
+    settings["sidecars"][0]["injection"] = json!("always");
+    let request = pod(json!({"containers": app(), "restartPolicy": "Never"}));
+    let outcome = cluster(Ok(fixture("cluster/nodes-mixed.json"))).validate(&settings, &request);
+    assert!(!outcome.response.accepted, "{outcome:?}");
+    let message = outcome.response.message.unwrap_or_default();
+    assert!(
+        message.starts_with(
+            "sidecar template \"log-shipper\" cannot be injected, which the cluster operator requires in every pod"
+        ),
+        "{message}"
+    );
+    assert!(
+        message.contains("run it on nodes that support native sidecars"),
+        "{message}"
+    );
+}
+
 /// The split deployment the README recommends: an injector that ignores Jobs
 /// and a validator that rejects legacy sidecars and stripped fields. Whatever
 /// the injector writes, under every strategy, the validator accepts.
