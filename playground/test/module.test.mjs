@@ -34,13 +34,16 @@ test('Job with a legacy proxy, convert: the container moves behind the init cont
   const moved = evaluation.patch[1].value;
   assert.equal(moved.name, 'istio-proxy');
   assert.equal(moved.restartPolicy, 'Always');
+  // Marked, so that a webhook that strips restartPolicy later leaves conclusive evidence.
+  assert.deepEqual(moved.env, [{ name: 'KUBEWARDEN_NATIVE_SIDECAR', value: '(converted)' }]);
   assert.match(evaluation.verdict.warnings[0], /"istio-proxy" .* converted to a native sidecar/);
-  // YAML in, YAML out; the highlighted lines are the ones that changed.
+  // YAML in, YAML out; the highlighted lines include what the conversion added.
   const lines = evaluation.patched.text.split('\n');
   assert.equal(evaluation.patched.format, 'yaml');
-  assert.deepEqual(evaluation.patched.changed.map((n) => lines[n - 1].trim()), ['- args:', '- proxy', '- sidecar',
-    '- --domain', '- reports.svc.cluster.local', 'image: docker.io/istio/proxyv2:1.22.3', 'name: istio-proxy',
-    'restartPolicy: Always']);
+  const changed = evaluation.patched.changed.map((n) => lines[n - 1].trim());
+  for (const added of ['env:', '- name: KUBEWARDEN_NATIVE_SIDECAR', 'value: (converted)', 'restartPolicy: Always']) {
+    assert.ok(changed.includes(added), `${added} not highlighted in ${changed}`);
+  }
 });
 
 test('injection adds the sidecar, its volume, and the app containers\' mounts and env', () => {
