@@ -126,7 +126,8 @@ decoded_patch() { echo "$response" | jq -r '.patch | @base64d'; }
   t='.spec.jobTemplate.spec.template.spec'
   # The sidecar goes after the existing init containers: it used to start after them.
   [ "$(echo "$patched" | jq -cS "$t.initContainers[0]")" = "$(echo "$original" | jq -cS "$t.initContainers[0]")" ]
-  [ "$(echo "$patched" | jq -cS "$t.initContainers[1]")" = "$(echo "$original" | jq -cS "$t.containers[1] + {restartPolicy: \"Always\"}")" ]
+  # Untouched but for restartPolicy and the marker that makes a later strip conclusive.
+  [ "$(echo "$patched" | jq -cS "$t.initContainers[1]")" = "$(echo "$original" | jq -cS "$t.containers[1] + {restartPolicy: \"Always\", env: ((($t.containers[1].env) // []) + [{name: \"KUBEWARDEN_NATIVE_SIDECAR\", value: \"(converted)\"}])}")" ]
   [ "$(echo "$patched" | jq -cS "$t.containers")" = "$(echo "$original" | jq -cS "[$t.containers[0]]")" ]
 }
 
