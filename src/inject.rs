@@ -188,19 +188,7 @@ impl<'x> Pass<'x> {
 
     fn inject(&mut self, template: &'x Template, nodes: &NodeSupport, plan: &mut Plan) -> Result<(), Skip> {
         self.not_in_pod_yet(template, plan)?;
-        if self.workload.spec.runs_windows() && !template.linux_only.is_empty() {
-            return Err(self.skip(
-                template,
-                format!(
-                    "the pod runs Windows (spec.os.name: windows), where the API server refuses the {} of \
-                     sidecar template {:?}",
-                    template.linux_only.join(", "),
-                    template.id
-                ),
-                "run the pod on Linux, or ask the cluster operator to leave Windows pods out of this policy",
-                plan,
-            ));
-        }
+        self.fits_the_os(template, plan)?;
         let mode = self.mode(nodes, plan)?;
         let twins = match (mode, &template.twins) {
             (Mode::Universal, Some(twins)) => Some(twins),
@@ -286,6 +274,44 @@ impl<'x> Pass<'x> {
             "remove or rename the pod's container",
             plan,
         ))
+    }
+
+    /// The pod's operating system forbids nothing the template sets: the API
+    /// server refuses Linux-only security settings in a Windows pod, Windows
+    /// options in a Linux pod, and any container beside HostProcess ones.
+    fn fits_the_os(&self, template: &Template, plan: &mut Plan) -> Result<(), Skip> {
+        let spec = &self.workload.spec;
+        let (os, forbidden) = match spec.os() {
+            Some("windows") => ("Windows (spec.os.name: windows)", &template.linux_only),
+            Some("linux") => ("Linux (spec.os.name: linux)", &template.windows_only),
+            _ => ("", &Vec::new()),
+        };
+        if !forbidden.is_empty() {
+            return Err(self.skip(
+                template,
+                format!(
+                    "the pod runs {os}, where the API server refuses the {} of sidecar template {:?}",
+                    forbidden.join(", "),
+                    template.id
+                ),
+                "run the pod on the template's operating system, or ask the cluster operator to leave such \
+                 pods out of this policy",
+                plan,
+            ));
+        }
+        if spec.host_process() {
+            return Err(self.skip(
+                template,
+                format!(
+                    "the pod runs Windows HostProcess containers, beside which the API server refuses any \
+                     other, such as sidecar template {:?}",
+                    template.id
+                ),
+                "ask the cluster operator to leave HostProcess pods out of this policy",
+                plan,
+            ));
+        }
+        Ok(())
     }
 
     /// Whether the cluster operator requires `template` in every pod.

@@ -40,6 +40,24 @@ pub fn plan_job_sidecars(
     if legacy.is_empty() && endless.is_empty() {
         return;
     }
+    // A Job's pod template cannot change after it is created (the API server
+    // refuses it, and a controller that updates the Job, Kueue unsuspending
+    // it, would retry for ever): nothing to move or refuse here; its pods are
+    // converted when they are created.
+    if action == JobSidecarAction::Convert
+        && compiled.mutate
+        && workload.kind == "Job"
+        && request.operation == Operation::Update
+    {
+        legacy.extend(endless);
+        plan.warn(format!(
+            "{} {}: not converted in this update, since a Job's pod template cannot change; the Job's pods \
+             are converted when they are created, where this policy also checks Pods",
+            listing(&legacy),
+            running_as_regular(&legacy)
+        ));
+        return;
+    }
     let spec_path = workload.spec_path();
     if legacy.len() + endless.len() == spec.containers.len() {
         // Moving them all would leave the pod without a main container: they are the job.
@@ -85,20 +103,6 @@ pub fn plan_job_sidecars(
                     subject(workload)
                 ));
             }
-        }
-        // A Job's pod template cannot change after it is created (the API
-        // server refuses it, and a controller that updates the Job, Kueue
-        // unsuspending it, would retry for ever): its pods are converted
-        // when they are created.
-        JobSidecarAction::Convert
-            if compiled.mutate && workload.kind == "Job" && request.operation == Operation::Update =>
-        {
-            plan.warn(format!(
-                "{} {}: not converted in this update, since a Job's pod template cannot change; the Job's \
-                 pods are converted when they are created, where this policy also checks Pods",
-                listing(&legacy),
-                running_as_regular(&legacy)
-            ));
         }
         JobSidecarAction::Convert if compiled.mutate => match nodes.may_convert(workload) {
             Ok(()) => {

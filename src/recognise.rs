@@ -15,8 +15,9 @@
 //! - what other admission steps add to every container of a pod, and only
 //!   that (docs/kubernetes-facts.md, "What the API server fills in"): the
 //!   service-account token mount of the API server's ServiceAccount plugin,
-//!   and the env vars and token mounts of the cloud identity webhooks listed
-//!   below; and fields the template does not set that do not change what
+//!   and the env vars and read-only mounts of the cloud identity webhooks and
+//!   the Datadog admission controller listed below, with the values they
+//!   write; and fields the template does not set that do not change what
 //!   runs (ports, say). Any other env var, `envFrom`, device or mount is not
 //!   the sidecar: an `LD_PRELOAD`, or a ConfigMap over a directory the image
 //!   reads, changes what the image runs.
@@ -105,38 +106,118 @@ pub fn says_at_least(theirs: &Value, ours: &Value) -> bool {
     same(theirs, ours, Within::Other, false)
 }
 
+/// What a webhook's env var may hold: anything (a name, a region, an id,
+/// which selects but does not redirect), one of fixed values (a token file,
+/// an endpoint: a pod must not point the sidecar elsewhere), or a field of the
+/// pod (`valueFrom.fieldRef.fieldPath`).
+enum Added {
+    Any,
+    OneOf(&'static [&'static str]),
+    Field(&'static str),
+}
+
 /// Env vars that admission webhooks add to every container of the pods they
-/// serve, to hand them a cloud identity: aws/amazon-eks-pod-identity-webhook
-/// (IAM roles for service accounts), EKS Pod Identity (aws/eks-pod-identity-agent),
-/// Azure/azure-workload-identity. They point the SDKs at a token; they change
-/// nothing an image runs.
-const ADDED_ENV: [&str; 11] = [
-    "AWS_ROLE_ARN",
-    "AWS_WEB_IDENTITY_TOKEN_FILE",
-    "AWS_STS_REGIONAL_ENDPOINTS",
-    "AWS_DEFAULT_REGION",
-    "AWS_REGION",
-    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
-    "AZURE_CLIENT_ID",
-    "AZURE_TENANT_ID",
-    "AZURE_FEDERATED_TOKEN_FILE",
-    "AZURE_AUTHORITY_HOST",
+/// serve, with what they write: aws/amazon-eks-pod-identity-webhook (IAM roles
+/// for service accounts), EKS Pod Identity (aws/eks-pod-identity-agent),
+/// Azure/azure-workload-identity, and the Datadog admission controller
+/// (DataDog/datadog-agent `pkg/clusteragent/admission/mutate`: agent address,
+/// entity id, unified service tags). They hand the sidecar an identity or an
+/// agent to report to; they change nothing its image runs.
+const ADDED_ENV: [(&str, Added); 19] = [
+    ("AWS_ROLE_ARN", Added::Any),
+    ("AWS_REGION", Added::Any),
+    ("AWS_DEFAULT_REGION", Added::Any),
+    (
+        "AWS_STS_REGIONAL_ENDPOINTS",
+        Added::OneOf(&["regional", "legacy"]),
+    ),
+    (
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        Added::OneOf(&["/var/run/secrets/eks.amazonaws.com/serviceaccount/token"]),
+    ),
+    (
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        Added::OneOf(&[
+            "http://169.254.170.23/v1/credentials",
+            "http://[fd00:ec2::23]/v1/credentials",
+        ]),
+    ),
+    (
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+        Added::OneOf(&["/var/run/secrets/pods.eks.amazonaws.com/serviceaccount/eks-pod-identity-token"]),
+    ),
+    ("AZURE_CLIENT_ID", Added::Any),
+    ("AZURE_TENANT_ID", Added::Any),
+    (
+        "AZURE_FEDERATED_TOKEN_FILE",
+        Added::OneOf(&["/var/run/secrets/azure/tokens/azure-identity-token"]),
+    ),
+    (
+        "AZURE_AUTHORITY_HOST",
+        Added::OneOf(&[
+            "https://login.microsoftonline.com/",
+            "https://login.microsoftonline.us/",
+            "https://login.chinacloudapi.cn/",
+        ]),
+    ),
+    ("DD_AGENT_HOST", Added::Field("status.hostIP")),
+    ("DD_ENTITY_ID", Added::Field("metadata.uid")),
+    (
+        "DD_TRACE_AGENT_URL",
+        Added::OneOf(&["unix:///var/run/datadog/apm.socket"]),
+    ),
+    (
+        "DD_DOGSTATSD_URL",
+        Added::OneOf(&["unix:///var/run/datadog/dsd.socket"]),
+    ),
+    ("DD_EXTERNAL_ENV", Added::Any),
+    ("DD_ENV", Added::Any),
+    ("DD_SERVICE", Added::Any),
+    ("DD_VERSION", Added::Any),
 ];
 
 /// Where the API server's ServiceAccount admission plugin mounts the
 /// service-account token (kubernetes `plugin/pkg/admission/serviceaccount`),
-/// and the identity webhooks above their tokens.
-const ADDED_MOUNT_PATHS: [&str; 4] = [
+/// and the webhooks above their tokens or the agent's sockets: read-only,
+/// whole (no `subPath`).
+const ADDED_MOUNT_PATHS: [&str; 5] = [
     "/var/run/secrets/kubernetes.io/serviceaccount",
     "/var/run/secrets/eks.amazonaws.com/serviceaccount",
     "/var/run/secrets/pods.eks.amazonaws.com/serviceaccount",
     "/var/run/secrets/azure/tokens",
+    "/var/run/datadog",
 ];
+
+/// Whether `entry` is an env var one of those webhooks writes, as it writes it.
+fn added_env(entry: &Value) -> bool {
+    let name = entry.get("name").and_then(Value::as_str);
+    let Some((_, added)) = ADDED_ENV.iter().find(|(n, _)| Some(*n) == name) else {
+        return false;
+    };
+    let value = entry.get("value").and_then(Value::as_str);
+    let field = entry
+        .pointer("/valueFrom/fieldRef/fieldPath")
+        .and_then(Value::as_str);
+    match added {
+        Added::Any => true,
+        Added::OneOf(values) => value.is_some_and(|v| values.contains(&v)),
+        Added::Field(path) => value.is_none() && field == Some(path),
+    }
+}
+
+/// Whether `mount` is one of those webhooks' token or socket mounts.
+fn added_mount(mount: &Value) -> bool {
+    let at = mount.get("mountPath").and_then(Value::as_str).unwrap_or("");
+    ADDED_MOUNT_PATHS.contains(&at.trim_end_matches('/'))
+        && mount
+            .get("subPath")
+            .is_none_or(|p| p.as_str().is_some_and(str::is_empty))
+        && mount.get("readOnly").and_then(Value::as_bool) == Some(true)
+}
 
 /// Every env var the template sets has the template's value, in every entry
 /// of that name (the last of duplicates wins in a kubelet); the only others
-/// are the identity webhooks' (`ADDED_ENV`).
+/// are the webhooks' (`ADDED_ENV`), as they write them.
 fn env_difference(container: &Map<String, Value>, form: &Map<String, Value>) -> Option<String> {
     let theirs = entries(container, "env");
     let differs = entries(form, "env").find_map(|ours| {
@@ -147,17 +228,14 @@ fn env_difference(container: &Map<String, Value>, form: &Map<String, Value>) -> 
     });
     differs.or_else(|| {
         theirs
-            .filter_map(|t| t.get("name"))
-            .find(|name| {
-                !entries(form, "env").any(|o| o.get("name") == Some(*name))
-                    && !name.as_str().is_some_and(|n| ADDED_ENV.contains(&n))
-            })
+            .filter(|t| !entries(form, "env").any(|o| o.get("name") == t.get("name")) && !added_env(t))
+            .find_map(|t| t.get("name"))
             .map(|name| format!("its env var {name} is not the template's"))
     })
 }
 
 /// Every mount of the template is there as the template has it, and the only
-/// others are the token mounts of `ADDED_MOUNT_PATHS`.
+/// others are the webhooks' read-only token and socket mounts (`ADDED_MOUNT_PATHS`).
 fn mounts_difference(container: &Map<String, Value>, form: &Map<String, Value>) -> Option<String> {
     let ours: Vec<&Value> = entries(form, "volumeMounts").collect();
     if let Some(missing) = ours
@@ -183,7 +261,7 @@ fn mounts_difference(container: &Map<String, Value>, form: &Map<String, Value>) 
                     mount_text(extra),
                     mount_text(shadowed)
                 )),
-                None if ADDED_MOUNT_PATHS.contains(&at.trim_end_matches('/')) => None,
+                None if added_mount(extra) => None,
                 None => Some(format!("its mount {} is not the template's", mount_text(extra))),
             }
         })
@@ -386,7 +464,8 @@ mod tests {
                "volumeMounts": [{"name": "proxy-config", "mountPath": "/etc/proxy", "readOnly": true}]})
     }
 
-    /// The form as the API server stores it, with what two cloud webhooks add.
+    /// The form as the API server stores it, with what the ServiceAccount
+    /// plugin, a cloud identity webhook and Datadog's add.
     fn stored() -> Value {
         json!({"name": "proxy", "image": "registry.example.com/proxy:1.4", "restartPolicy": "Always",
                "imagePullPolicy": "IfNotPresent", "terminationMessagePath": "/dev/termination-log",
@@ -400,10 +479,14 @@ mod tests {
                                 "periodSeconds": 10, "successThreshold": 1, "failureThreshold": 3},
                "env": [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP", "apiVersion": "v1"}}},
                        {"name": "KUBEWARDEN_NATIVE_SIDECAR", "value": "proxy"},
-                       {"name": "AWS_ROLE_ARN", "value": "arn:aws:iam::1:role/r"}],
+                       {"name": "AWS_ROLE_ARN", "value": "arn:aws:iam::1:role/r"},
+                       {"name": "AWS_WEB_IDENTITY_TOKEN_FILE", "value": "/var/run/secrets/eks.amazonaws.com/serviceaccount/token"},
+                       {"name": "DD_AGENT_HOST", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "status.hostIP"}}},
+                       {"name": "DD_ENTITY_ID", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.uid"}}}],
                "volumeMounts": [{"name": "proxy-config", "mountPath": "/etc/proxy", "readOnly": true},
                                 {"name": "aws-iam-token", "mountPath": "/var/run/secrets/eks.amazonaws.com/serviceaccount", "readOnly": true},
-                                {"name": "kube-api-access-x", "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount", "readOnly": true}]})
+                                {"name": "kube-api-access-x", "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount", "readOnly": true},
+                                {"name": "datadog", "mountPath": "/var/run/datadog", "readOnly": true}]})
     }
 
     fn with(base: Value, pointer: &str, value: Value) -> Value {
@@ -450,6 +533,10 @@ mod tests {
     #[case::config_replaced(with(stored(), "/volumeMounts/0", json!({"name": "mine", "mountPath": "/etc/proxy"})), "does not mount of volume \"proxy-config\"")]
     #[case::port_missing(with(stored(), "/ports", json!([])), "its ports")]
     #[case::preload(with(stored(), "/env/-", json!({"name": "LD_PRELOAD", "value": "/tmp/x.so"})), "env var \"LD_PRELOAD\"")]
+    #[case::credentials_elsewhere(with(stored(), "/env/-", json!({"name": "AWS_CONTAINER_CREDENTIALS_FULL_URI", "value": "https://evil.example/c"})), "env var \"AWS_CONTAINER_CREDENTIALS_FULL_URI\"")]
+    #[case::agent_elsewhere(with(stored(), "/env/-", json!({"name": "DD_AGENT_HOST", "value": "evil.example"})), "env var \"DD_AGENT_HOST\"")]
+    #[case::token_writable(with(stored(), "/volumeMounts/2/readOnly", json!(false)), "at \"/var/run/secrets/kubernetes.io/serviceaccount\" is not the template's")]
+    #[case::token_sub_path(with(stored(), "/volumeMounts/2/subPath", json!("x")), "at \"/var/run/secrets/kubernetes.io/serviceaccount\" is not the template's")]
     #[case::env_from(with(stored(), "/envFrom", json!([{"configMapRef": {"name": "mine"}}])), "its envFrom")]
     #[case::device(with(stored(), "/volumeDevices", json!([{"name": "d", "devicePath": "/dev/x"}])), "its volumeDevices")]
     #[case::config_elsewhere(with(stored(), "/volumeMounts/-", json!({"name": "mine", "mountPath": "/etc/envoy"})), "its mount of volume \"mine\" at \"/etc/envoy\" is not the template's")]

@@ -321,13 +321,25 @@ impl<'a> PodSpec<'a> {
         self.field("resources")?.get(list)?.as_object()
     }
 
-    /// Whether the pod declares Windows (`spec.os.name`), where the API server
-    /// forbids Linux-only security settings on every container.
-    pub fn runs_windows(&self) -> bool {
-        self.field("os")
-            .and_then(|os| os.get("name"))
-            .and_then(Value::as_str)
-            == Some("windows")
+    /// The operating system the pod declares (`spec.os.name`): the API
+    /// server then forbids the other one's security settings on every container.
+    pub fn os(&self) -> Option<&'a str> {
+        self.field("os")?.get("name")?.as_str()
+    }
+
+    /// Whether the pod, or one of its containers, is a Windows HostProcess
+    /// one: the API server then requires every container to be one.
+    pub fn host_process(&self) -> bool {
+        let host_process = |security: Option<&Value>| {
+            security
+                .and_then(|s| s.pointer("/windowsOptions/hostProcess"))
+                .and_then(Value::as_bool)
+                == Some(true)
+        };
+        host_process(self.field("securityContext"))
+            || self
+                .all_containers()
+                .any(|c| host_process(c.value.get("securityContext")))
     }
 
     pub fn host_network(&self) -> bool {

@@ -142,6 +142,8 @@ pub struct Template {
     pub app_env: Vec<(String, Rc<Value>)>,
     /// The container's settings a Windows pod may not have (`securityContext.runAsUser`…).
     pub linux_only: Vec<String>,
+    /// The container's settings a Linux pod may not have (`securityContext.windowsOptions`).
+    pub windows_only: Vec<String>,
     /// What one copy of the sidecar asks of a node.
     pub demand: Demand,
 }
@@ -221,12 +223,25 @@ const LINUX_ONLY_SECURITY: [&str; 10] = [
     "runAsGroup",
 ];
 
+/// The `securityContext` field the API server refuses in a pod with
+/// `spec.os.name: linux` (the same function).
+const WINDOWS_ONLY_SECURITY: [&str; 1] = ["windowsOptions"];
+
 /// The Linux-only settings `container` has, as `securityContext.<field>`.
 pub fn linux_only(container: &Map<String, Value>) -> Vec<String> {
+    security_fields(container, &LINUX_ONLY_SECURITY)
+}
+
+/// The Windows-only settings `container` has, as `securityContext.<field>`.
+pub fn windows_only(container: &Map<String, Value>) -> Vec<String> {
+    security_fields(container, &WINDOWS_ONLY_SECURITY)
+}
+
+fn security_fields(container: &Map<String, Value>, fields: &[&str]) -> Vec<String> {
     let Some(security) = container.get("securityContext").and_then(Value::as_object) else {
         return Vec::new();
     };
-    LINUX_ONLY_SECURITY
+    fields
         .iter()
         .filter(|field| security.get(**field).is_some_and(|v| !v.is_null()))
         .map(|field| format!("securityContext.{field}"))

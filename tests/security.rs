@@ -326,7 +326,25 @@ fn host_network_never_skips_a_required_sidecar_silently() {
     json!({"os": {"name": "windows"}, "containers": app()}),
     "the pod runs Windows (spec.os.name: windows), where the API server refuses the \
      securityContext.allowPrivilegeEscalation, securityContext.runAsUser of sidecar template \"mesh\"",
-    "run the pod on Linux"
+    "run the pod on the template's operating system"
+)]
+#[case::linux(
+    json!({"allowOptOut": false, "sidecars": [{"name": "mesh", "injection": "always",
+        "container": {"name": "mesh-proxy", "image": "envoyproxy/envoy:v1.31.0",
+                      "securityContext": {"windowsOptions": {"runAsUserName": "ContainerUser"}}}}]}),
+    json!({"os": {"name": "linux"}, "containers": app()}),
+    "the pod runs Linux (spec.os.name: linux), where the API server refuses the securityContext.windowsOptions \
+     of sidecar template \"mesh\"",
+    "run the pod on the template's operating system"
+)]
+#[case::host_process(
+    json!({"allowOptOut": false, "injectHostNetworkPods": true, "sidecars": [{"name": "mesh", "injection": "always",
+        "container": {"name": "mesh-proxy", "image": "envoyproxy/envoy:v1.31.0"}}]}),
+    json!({"os": {"name": "windows"}, "hostNetwork": true,
+           "securityContext": {"windowsOptions": {"hostProcess": true}}, "containers": app()}),
+    "the pod runs Windows HostProcess containers, beside which the API server refuses any other, such as \
+     sidecar template \"mesh\"",
+    "ask the cluster operator to leave HostProcess pods out of this policy"
 )]
 fn no_reason_dodges_an_enforced_template(
     #[case] settings: Value,

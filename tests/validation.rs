@@ -501,3 +501,26 @@ fn a_job_update_is_never_converted() {
         "{warnings}"
     );
 }
+
+/// Nor refused for what it cannot change, when convert also refuses endless
+/// command lines: the warning names them too.
+#[test]
+fn a_job_update_is_never_refused_for_its_template_under_convert() {
+    let mut request = fixture("requests/job-update-unsuspend.json");
+    for object in ["object", "oldObject"] {
+        let containers = request[object]["spec"]["template"]["spec"]["containers"]
+            .as_array_mut()
+            .expect("containers");
+        containers.push(json!({"name": "tailer", "image": "busybox", "command": ["tail", "-f", "/log"]}));
+    }
+    let settings = json!({"jobSidecars": {"action": "convert", "endlessCommands": "reject"}});
+    let outcome = Policy::new().validate(&settings, &request);
+    assert!(outcome.response.accepted, "{outcome:?}");
+    assert_eq!(outcome.response.mutated_object, None);
+    let warnings = outcome.response.warnings.unwrap_or_default().join("\n");
+    assert!(
+        warnings.contains("container \"tailer\" (its command tails a file"),
+        "{warnings}"
+    );
+    assert!(warnings.contains("not converted in this update"), "{warnings}");
+}

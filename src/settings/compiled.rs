@@ -185,6 +185,7 @@ fn template(
         universal_ready(&container, &Path::Key(path, "container"))?;
     }
     let linux_only = template::linux_only(&container);
+    let windows_only = template::windows_only(&container);
     let demand = Demand::of(&container)
         .map_err(|problem| fault(Path::Key(&Path::Key(path, "container"), "resources"), problem))?;
     let legacy_container = support
@@ -208,6 +209,7 @@ fn template(
         app_mounts,
         app_env,
         linux_only,
+        windows_only,
         demand,
     })
 }
