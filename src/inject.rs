@@ -207,7 +207,7 @@ impl<'x> Pass<'x> {
                      template {:?}",
                     template.id
                 ),
-                "rename the pod's container",
+                "rename the pod's container, and the policy injects the sidecar itself",
                 plan,
             ));
         }
@@ -271,7 +271,7 @@ impl<'x> Pass<'x> {
                  ({difference})",
                 template.container_name, template.id
             ),
-            "remove or rename the pod's container",
+            "remove or rename the pod's container, and the policy injects the sidecar itself",
             plan,
         ))
     }
@@ -328,7 +328,7 @@ impl<'x> Pass<'x> {
         if self.enforced(template) {
             plan.reject(format!(
                 "{why}, which the cluster operator requires in every pod (injection: always, allowOptOut: \
-                 false): {fix}, and the policy injects the sidecar itself"
+                 false): {fix}"
             ));
             return Skip::Pod;
         }
@@ -409,7 +409,7 @@ impl<'x> Pass<'x> {
                              {:?} brings",
                             template.id
                         ),
-                        "rename the pod's volume",
+                        "rename the pod's volume, and the policy injects the sidecar itself",
                         plan,
                     ));
                 }
@@ -424,8 +424,8 @@ impl<'x> Pass<'x> {
             return Err(self.skip(
                 template,
                 format!(
-                    "sidecar template {:?} mounts volume {missing:?}, which neither the template nor the pod \
-                     defines",
+                    "sidecar template {:?} mounts volume {missing:?}, defined by neither the template nor the \
+                     pod",
                     template.id
                 ),
                 "add the volume to the pod",
