@@ -502,15 +502,11 @@ fn raise_pod_resources(workload: &Workload, injected: &[&Template], mode: Mode, 
         let Some(list) = list else {
             continue;
         };
-        for (resource, request, limit) in added.iter().flat_map(|a| &a.0) {
+        for (resource, request, bound) in added.iter().flat_map(|a| &a.0) {
             let Some(current) = list.get(resource) else {
                 continue;
             };
-            let more = if key == "requests" {
-                *request
-            } else {
-                limit.unwrap_or(*request)
-            };
+            let more = if key == "requests" { *request } else { *bound };
             let Some(value) = Quantity::read(current)
                 .and_then(|q| q.checked_add(more))
                 .and_then(Quantity::text)

@@ -3,7 +3,7 @@
 //! injector's two copies), where it goes, and every name the policy writes into
 //! a pod (annotations, the marker env var, the copies' names and volume). The
 //! settings compile templates with it; every rule reads them from it. It uses
-//! no other module of the policy.
+//! no other module of the policy but `quantity`.
 
 use std::fmt;
 use std::rc::Rc;
@@ -149,10 +149,11 @@ pub struct Template {
 }
 
 /// What a container asks of its node, per resource: `(resource, request,
-/// limit)`, the request being its limit where it sets none (as the API server
-/// defaults it).
+/// bound)`, the request being its limit where it sets none (as the API server
+/// defaults it), the bound its limit, or its request where it sets none (what
+/// a pod-level limit must make room for, keeping requests within limits).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Demand(pub Vec<(String, Quantity, Option<Quantity>)>);
+pub struct Demand(pub Vec<(String, Quantity, Quantity)>);
 
 impl Demand {
     /// The demand of `container`'s `resources`; `Err` names the quantity
@@ -182,7 +183,7 @@ impl Demand {
         for resource in resources {
             let limit = read("limits", resource)?;
             if let Some(request) = read("requests", resource)?.or(limit) {
-                demand.push((resource.clone(), request, limit));
+                demand.push((resource.clone(), request, limit.unwrap_or(request)));
             }
         }
         Ok(Demand(demand))
@@ -191,16 +192,13 @@ impl Demand {
     /// `self` and `other` together; `None` past what a quantity holds.
     pub fn plus(&self, other: &Demand) -> Option<Demand> {
         let mut total = self.0.clone();
-        for (resource, request, limit) in &other.0 {
+        for (resource, request, bound) in &other.0 {
             match total.iter_mut().find(|(r, ..)| r == resource) {
-                Some((_, r, l)) => {
+                Some((_, r, b)) => {
                     *r = r.checked_add(*request)?;
-                    *l = match (*l, limit) {
-                        (Some(a), Some(b)) => Some(a.checked_add(*b)?),
-                        (a, b) => a.or(*b),
-                    };
+                    *b = b.checked_add(*bound)?;
                 }
-                None => total.push((resource.clone(), *request, *limit)),
+                None => total.push((resource.clone(), *request, *bound)),
             }
         }
         Some(Demand(total))

@@ -222,6 +222,12 @@ fn malformed_input_is_rejected_clearly_not_trapped(#[case] payload: Vec<u8>, #[c
     "container": {"name": "log", "image": "busybox", "command": ["tail"],
                   "resources": {"requests": {"cpu": "10m"}, "limits": {"cpu": "20m"}}}}]}),
     "log", &[("requests", "cpu", "520m"), ("limits", "cpu", "1040m")])]
+// One sidecar with a limit, one without: the pod's limit makes room for the
+// second one's request too, so that its requests stay within its limits.
+#[case::limit_and_none(json!({"sidecars": [
+    {"name": "a", "container": {"name": "a", "image": "busybox", "resources": {"requests": {"cpu": "10m"}, "limits": {"cpu": "20m"}}}},
+    {"name": "b", "container": {"name": "b", "image": "busybox", "resources": {"requests": {"cpu": "100m"}}}}]}),
+    "a,b", &[("requests", "cpu", "610m"), ("limits", "cpu", "1120m")])]
 fn pod_level_resources_make_room_for_the_sidecars(
     #[case] settings: Value,
     #[case] template: &str,
