@@ -70,7 +70,9 @@ impl Quantity {
         }
         let mut digits: u128 = 0;
         for digit in whole.bytes().chain(fraction.bytes()) {
-            digits = digits.checked_mul(10)?.checked_add(u128::from(digit - b'0'))?;
+            // A second '.' is no digit: not a quantity (and no underflow).
+            let digit = digit.checked_sub(b'0').filter(|d| *d < 10)?;
+            digits = digits.checked_mul(10)?.checked_add(u128::from(digit))?;
         }
         let mut exponent = -i32::try_from(fraction.len()).ok()?;
         let binary = |power: u32| {
@@ -164,5 +166,6 @@ mod tests {
     fn what_cannot_be_written_is_none() {
         assert_eq!(Quantity::read(&json!("1e-12")).and_then(Quantity::text), None);
         assert_eq!(Quantity::read(&json!("1x")), None);
+        assert_eq!(Quantity::read(&json!("1.2.3")), None);
     }
 }
