@@ -55,10 +55,10 @@ run: $(WASM)
 test: setup $(WASM) $(PLAYGROUND_PKG) lint
 	@if [ -n "$$GATEKEEPER_HARNESS" ] || command -v nsp-gatekeeper-harness >/dev/null; then \
 	  echo "Gatekeeper's own engines: $${GATEKEEPER_HARNESS:-$$(command -v nsp-gatekeeper-harness)}"; \
-	  else echo "Gatekeeper's own engines are not present: tests/gatekeeper.rs SKIPS those tests (CONTRIBUTING.md)"; fi
+	  else echo "Gatekeeper's own engines are not present: tests/it/gatekeeper.rs SKIPS those tests (CONTRIBUTING.md)"; fi
 	@if [ -n "$$APISERVER_VALIDATE" ] || command -v nsp-apiserver-validate >/dev/null; then \
 	  echo "The API server's validation: $${APISERVER_VALIDATE:-$$(command -v nsp-apiserver-validate)}"; \
-	  else echo "The API server's validation is not present: tests/apiserver.rs SKIPS its tests (CONTRIBUTING.md)"; fi
+	  else echo "The API server's validation is not present: tests/it/apiserver.rs SKIPS its tests (CONTRIBUTING.md)"; fi
 	cargo test --locked -- --test-threads=8
 	cargo bench --locked --no-run
 	cargo check --locked --manifest-path fuzz/Cargo.toml --bins
@@ -105,7 +105,7 @@ artifacthub-pkg.yml: metadata.yml questions-ui.yml
 	kwctl scaffold artifacthub --metadata-path metadata.yml --questions-path questions-ui.yml > artifacthub-pkg.yml
 
 # Gatekeeper's objects for the shipped validator's settings (README,
-# "Gatekeeper"); tests/gatekeeper.rs checks that gatekeeper/ is current.
+# "Gatekeeper"); tests/it/gatekeeper.rs checks that gatekeeper/ is current.
 gatekeeper:
 	rm -rf gatekeeper
 	cargo run --locked --quiet --bin native-sidecar-policy -- gatekeeper --settings policies/validator.yaml --out gatekeeper

@@ -26,7 +26,7 @@
 //!
 //! `make bench` runs it and prints the tables. Numbers are reported, never asserted.
 
-#[path = "../tests/harness/mod.rs"]
+#[path = "../tests/it/harness.rs"]
 mod harness;
 
 use std::collections::BTreeMap;

@@ -3,7 +3,7 @@
 //!
 //! cargo run --example evaluate -- [--settings FILE] REQUEST.json
 
-#[path = "../tests/harness/mod.rs"]
+#[path = "../tests/it/harness.rs"]
 mod harness;
 
 use std::process::ExitCode;

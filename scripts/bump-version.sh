@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets the policy's version everywhere users see it: Cargo.toml (and
 # Cargo.lock), metadata.yml, the module tag of every manifest in policies/,
-# and artifacthub-pkg.yml. tests/release.rs fails on any drift.
+# and artifacthub-pkg.yml. tests/it/release.rs fails on any drift.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 new="${1:?usage: scripts/bump-version.sh X.Y.Z}"

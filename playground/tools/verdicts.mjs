@@ -1,6 +1,6 @@
 // Reads a JSON array of cases ({operation, object, oldObject, settings,
 // cluster}: texts) on stdin and prints the playground's evaluation of each, as
-// a JSON array: tests/playground.rs compares them with the waPC module's.
+// a JSON array: tests/it/playground.rs compares them with the waPC module's.
 import { readFileSync } from 'node:fs';
 import { evaluate } from './policy.mjs';
 

@@ -10,7 +10,7 @@
 //! ResourceQuota) are not validation: docs/kubernetes-facts.md reasons about
 //! them.
 
-mod harness;
+use crate::harness;
 
 use std::path::Path;
 

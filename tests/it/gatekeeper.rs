@@ -5,7 +5,7 @@
 //! Gatekeeper's documented semantics (keyed append, MustNotExist, globs, name
 //! order): that checks our reading of Gatekeeper, not Gatekeeper itself.
 
-mod harness;
+use crate::harness;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! A waPC host for the built policy module, the way Kubewarden's
 //! policy-evaluator runs it: wasmtime, waPC, `{"settings", "request"}` payloads.
 //! It also turns `mutated_object` into the JSON Patch the host would send.
-#![allow(dead_code)] // each test binary uses part of it
+#![allow(dead_code)] // benches/admission.rs includes this file too, and uses part of it
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};

@@ -2,7 +2,7 @@
 //! clear acceptance or rejection, never a trap, and never hangs. The time
 //! each took is printed (`cargo test --test hostile -- --nocapture`).
 
-mod harness;
+use crate::harness;
 
 use std::time::{Duration, Instant};
 

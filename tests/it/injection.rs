@@ -1,6 +1,6 @@
 //! Injection, evaluated by the real module under wasmtime through waPC.
 
-mod harness;
+use crate::harness;
 
 use harness::{Policy, assert_nothing_lost, fixture};
 use rstest::rstest;

@@ -1,7 +1,7 @@
 //! The shipped manifests: every policy in `policies/` carries settings the
 //! module accepts, and has the shape of Kubewarden's policy CRDs.
 
-mod harness;
+use crate::harness;
 
 use std::path::PathBuf;
 

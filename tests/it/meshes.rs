@@ -2,7 +2,7 @@
 //! real module under wasmtime, with the Namespace lookups answered as
 //! Kubewarden's host would.
 
-mod harness;
+use crate::harness;
 
 use harness::{Policy, assert_nothing_lost, fixture};
 use rstest::rstest;

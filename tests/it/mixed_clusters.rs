@@ -1,7 +1,7 @@
 //! Mixed clusters: every nativeSupport strategy, evaluated by the real module
 //! under wasmtime, with Node lists answered as Kubewarden's host would.
 
-mod harness;
+use crate::harness;
 
 use harness::{Policy, assert_nothing_lost, fixture};
 use rstest::rstest;
@@ -244,7 +244,7 @@ fn universal_injects_both_copies_sharing_a_handshake_volume(#[case] restart_poli
     assert_nothing_lost(&request["object"], &patched);
     assert_eq!(names(&patched, "initContainers"), ["log-shipper"]);
     assert_eq!(names(&patched, "containers"), ["app", "log-shipper-legacy"]);
-    let shim = include_str!("../src/shim.sh");
+    let shim = include_str!("../../src/shim.sh");
     let native = &patched["spec"]["initContainers"][0];
     assert_eq!(native["restartPolicy"], json!("Always"));
     assert_eq!(

@@ -5,7 +5,7 @@
 //! the same verdict, message, warnings and patch; settings are refused alike.
 //! Needs `make playground-build` (part of `make test`) and Node.js.
 
-mod harness;
+use crate::harness;
 
 use std::path::Path;
 use std::process::Command;

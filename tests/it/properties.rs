@@ -6,7 +6,7 @@
 //! The case count is fixed for CI; `PROPTEST_CASES=10000 cargo test --test
 //! properties` explores more.
 
-mod harness;
+use crate::harness;
 
 use harness::{api_server_validator, fixture, lost_fields, new_api_server_errors};
 use native_sidecar_policy::adapter::evaluate;

@@ -1,7 +1,7 @@
 //! What users consume besides the module: metadata.yml, artifacthub-pkg.yml,
 //! questions-ui.yml and the crate version must tell the same story.
 
-mod harness;
+use crate::harness;
 
 use std::path::PathBuf;
 

@@ -1,7 +1,7 @@
 //! What a pod can and cannot make the injector do: it picks among the
 //! operator's templates, nothing more.
 
-mod harness;
+use crate::harness;
 
 use harness::{Policy, fixture};
 use serde_json::{Value, json};

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use rstest::rstest;
 
-const SHIM: &str = include_str!("../src/shim.sh");
+const SHIM: &str = include_str!("../../src/shim.sh");
 /// What the regular copy waits for the native one, in these tests.
 const WAIT_SECONDS: u64 = 2;
 

@@ -1,7 +1,7 @@
 //! Legacy sidecars in Jobs and stripped restartPolicy, evaluated by the real
 //! module under wasmtime through waPC.
 
-mod harness;
+use crate::harness;
 
 use harness::{Policy, fixture, lost_fields};
 use rstest::rstest;

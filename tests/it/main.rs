@@ -1,0 +1,19 @@
+//! The integration tests: one test binary (one link of wasmtime, one compile
+//! of the policy module per run), a module per subject.
+
+mod apiserver;
+mod command;
+mod gatekeeper;
+mod harness;
+mod hostile;
+mod injection;
+mod manifests;
+mod meshes;
+mod mixed_clusters;
+mod playground;
+mod properties;
+mod readiness;
+mod release;
+mod security;
+mod shim;
+mod validation;
