@@ -4,6 +4,7 @@
 mod apiserver;
 mod command;
 mod gatekeeper;
+mod golden;
 mod harness;
 mod hostile;
 mod injection;
