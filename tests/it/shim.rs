@@ -12,7 +12,11 @@ use rstest::rstest;
 
 const SHIM: &str = include_str!("../../src/shim.sh");
 /// What the regular copy waits for the native one, in these tests.
-const WAIT_SECONDS: u64 = 2;
+const WAIT_SECONDS: u64 = 3;
+/// The longest a copy may take to settle on a loaded machine: a deadline for
+/// a condition, never a delay the tests sit out.
+const SETTLE_DEADLINE: Duration = Duration::from_secs(60);
+const POLL: Duration = Duration::from_millis(20);
 
 /// The shells a sidecar image may have as /bin/sh.
 fn shell(name: &str) -> Option<Vec<&'static str>> {
@@ -87,23 +91,51 @@ impl Pod {
         self.children.len() - 1
     }
 
-    /// Waits for copy `index` to exit, returning its exit code.
-    fn exit_code(&mut self, index: usize, within: Duration) -> Option<i32> {
-        let deadline = Instant::now() + within;
+    /// Waits until copy `index` has settled: exited (its exit code), or
+    /// become a long `sleep` (it runs the test's sidecar, or idles): the
+    /// shell `exec`s either. Polls, with a deadline far above any step's
+    /// duration, so that a loaded machine is slower, not wrong.
+    fn settle(&mut self, index: usize) -> Settled {
+        let deadline = Instant::now() + SETTLE_DEADLINE;
+        let child = &mut self.children[index];
         while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.children[index].try_wait() {
-                return status.code();
+            if let Ok(Some(status)) = child.try_wait() {
+                return Settled::Exited(status.code());
             }
-            sleep(Duration::from_millis(20));
+            let cmdline = std::fs::read(format!("/proc/{}/cmdline", child.id())).unwrap_or_default();
+            if cmdline.starts_with(b"sleep\0") {
+                return Settled::Running;
+            }
+            sleep(POLL);
         }
-        None
+        panic!("copy {index} neither exited nor settled within {SETTLE_DEADLINE:?}");
     }
 
-    /// The roles of the copies that ran the sidecar, once `settle` has passed.
-    fn ran(&self, settle: Duration) -> Vec<String> {
-        sleep(settle);
+    /// The roles of the copies that ran the sidecar, once every copy has settled.
+    fn ran(&mut self) -> Vec<String> {
+        for index in 0..self.children.len() {
+            self.settle(index);
+        }
         read(&self.dir.join("ran")).lines().map(str::to_owned).collect()
     }
+
+    /// Waits until `role` owns the sidecar (the shim's claim names it).
+    fn owned_by(&self, role: &str) {
+        let deadline = Instant::now() + SETTLE_DEADLINE;
+        let owner = self.dir.join("log-shipper.claim/owner");
+        while read(&owner).trim() != role {
+            assert!(Instant::now() < deadline, "{role} never claimed the sidecar");
+            sleep(POLL);
+        }
+    }
+}
+
+/// How a copy of the sidecar ended up.
+#[derive(Debug, PartialEq)]
+enum Settled {
+    Exited(Option<i32>),
+    /// It runs the sidecar, or idles for good.
+    Running,
 }
 
 impl Pod {
@@ -127,48 +159,67 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
 
-/// A kubelet that supports native sidecars: the init copy runs, exits 0, and
-/// is restarted `restart_after` later, while the regular copy starts at once.
+/// When a kubelet that supports native sidecars restarts the init copy
+/// (which ran, and exited 0) while the regular copy starts at once.
+#[derive(Clone, Copy, Debug)]
+enum Restart {
+    /// At once.
+    First,
+    /// After the regular copy has read the claim at least once: a scenario's
+    /// delay, well inside the regular copy's wait.
+    WhileTheRegularCopyWaits,
+    /// After the regular copy stopped waiting and claimed the sidecar: a
+    /// condition the test waits on.
+    AfterTheWait,
+}
+
 #[rstest]
-#[case::restart_lands_first("dash", 0)]
-#[case::regular_copy_reads_before_the_restart("dash", 1200)]
-#[case::restart_lands_after_the_wait("dash", 3500)]
-#[case::busybox_restart_lands_first("busybox", 0)]
-#[case::busybox_regular_copy_reads_before_the_restart("busybox", 1200)]
-#[case::busybox_restart_lands_after_the_wait("busybox", 3500)]
-fn native_supported(#[case] shell_name: &str, #[case] restart_after_ms: u64) {
+#[case::restart_lands_first("dash", Restart::First)]
+#[case::regular_copy_reads_before_the_restart("dash", Restart::WhileTheRegularCopyWaits)]
+#[case::restart_lands_after_the_wait("dash", Restart::AfterTheWait)]
+#[case::busybox_restart_lands_first("busybox", Restart::First)]
+#[case::busybox_regular_copy_reads_before_the_restart("busybox", Restart::WhileTheRegularCopyWaits)]
+#[case::busybox_restart_lands_after_the_wait("busybox", Restart::AfterTheWait)]
+fn native_supported(#[case] shell_name: &str, #[case] restart: Restart) {
     let Some(sh) = shell(shell_name) else {
         return skipped(shell_name);
     };
-    let mut pod = Pod::new(sh, &format!("native-{shell_name}-{restart_after_ms}"));
+    let mut pod = Pod::new(sh, &format!("native-{shell_name}-{restart:?}"));
     let first_run = pod.start("native");
     assert_eq!(
-        pod.exit_code(first_run, Duration::from_secs(5)),
-        Some(0),
+        pod.settle(first_run),
+        Settled::Exited(Some(0)),
         "the first run exits 0"
     );
 
     let regular = pod.start("legacy");
-    sleep(Duration::from_millis(restart_after_ms));
+    match restart {
+        Restart::First => {}
+        Restart::WhileTheRegularCopyWaits => sleep(Duration::from_millis(1200)),
+        Restart::AfterTheWait => pod.owned_by("legacy"),
+    }
     let restarted = pod.start("native");
 
-    let ran = pod.ran(Duration::from_millis(WAIT_SECONDS * 1000 + 2500));
-    let late = restart_after_ms > WAIT_SECONDS * 1000;
+    let late = matches!(restart, Restart::AfterTheWait);
     // Exactly one copy runs the sidecar: the native one, unless its restart
     // came after the regular copy stopped waiting.
-    assert_eq!(ran, [if late { "legacy" } else { "native" }], "{shell_name}");
     assert_eq!(
-        pod.exit_code(regular, Duration::from_millis(500)),
-        None,
+        pod.ran(),
+        [if late { "legacy" } else { "native" }],
+        "{shell_name}"
+    );
+    assert_eq!(
+        pod.settle(regular),
+        Settled::Running,
         "the regular copy runs the sidecar or idles: exiting would only get it restarted"
     );
     if late {
         // The kubelet restarts a sidecar that exits: the late native copy
         // yields once, then idles, so the pod settles.
-        assert_eq!(pod.exit_code(restarted, Duration::from_secs(2)), Some(0));
+        assert_eq!(pod.settle(restarted), Settled::Exited(Some(0)));
         let again = pod.start("native");
-        assert_eq!(pod.exit_code(again, Duration::from_secs(2)), None, "idles");
-        assert_eq!(pod.ran(Duration::ZERO), ["legacy"]);
+        assert_eq!(pod.settle(again), Settled::Running, "idles");
+        assert_eq!(pod.ran(), ["legacy"]);
     }
 }
 
@@ -185,16 +236,15 @@ fn native_unsupported(#[case] shell_name: &str) {
     let mut pod = Pod::new(sh, &format!("legacy-{shell_name}"));
     let init = pod.start("native");
     assert_eq!(
-        pod.exit_code(init, Duration::from_secs(5)),
-        Some(0),
+        pod.settle(init),
+        Settled::Exited(Some(0)),
         "a plain init container that completes"
     );
     let regular = pod.start("legacy");
-    let ran = pod.ran(Duration::from_millis(WAIT_SECONDS * 1000 + 1500));
-    assert_eq!(ran, ["legacy"], "{shell_name}");
+    assert_eq!(pod.ran(), ["legacy"], "{shell_name}");
     assert_eq!(
-        pod.exit_code(regular, Duration::from_millis(100)),
-        None,
+        pod.settle(regular),
+        Settled::Running,
         "the regular copy is the sidecar now"
     );
 }
@@ -214,37 +264,27 @@ fn a_sandbox_restart_runs_the_sidecar_again_in_its_owner(#[case] shell_name: &st
     };
     let mut pod = Pod::new(sh, &format!("sandbox-{shell_name}-{native}"));
     let first = pod.start("native");
-    assert_eq!(pod.exit_code(first, Duration::from_secs(5)), Some(0));
+    assert_eq!(pod.settle(first), Settled::Exited(Some(0)));
     pod.start("legacy");
     if native {
         pod.start("native");
     }
     let owner = if native { "native" } else { "legacy" };
-    assert_eq!(
-        pod.ran(Duration::from_millis(WAIT_SECONDS * 1000 + 1500)),
-        [owner]
-    );
+    assert_eq!(pod.ran(), [owner]);
 
     pod.kill_all();
     let init = pod.start("native");
     if native {
-        assert_eq!(
-            pod.exit_code(init, Duration::from_secs(2)),
-            None,
-            "runs the sidecar"
-        );
+        assert_eq!(pod.settle(init), Settled::Running, "runs the sidecar");
     } else {
         assert_eq!(
-            pod.exit_code(init, Duration::from_secs(10)),
-            Some(0),
+            pod.settle(init),
+            Settled::Exited(Some(0)),
             "a plain init container that completes, so the regular containers start"
         );
     }
     pod.start("legacy");
-    assert_eq!(
-        pod.ran(Duration::from_millis(WAIT_SECONDS * 1000 + 1500)),
-        [owner, owner]
-    );
+    assert_eq!(pod.ran(), [owner, owner]);
 }
 
 /// A copy whose sidecar crashed is restarted by the kubelet: the owner runs it
@@ -262,5 +302,5 @@ fn a_restarted_owner_runs_the_sidecar_again(#[case] owner: &str, #[case] other: 
     std::fs::write(pod.dir.join("log-shipper.claim/owner"), format!("{owner}\n")).expect("write");
     pod.start(owner);
     pod.start(other);
-    assert_eq!(pod.ran(Duration::from_millis(1500)), [owner]);
+    assert_eq!(pod.ran(), [owner]);
 }
