@@ -1,5 +1,7 @@
 # native-sidecar-policy: the two commands of the README are `make run` and `make test`.
 WASM := target/wasm32-wasip1/release/native_sidecar_policy.wasm
+# make check's module: the same code without LTO (Cargo.toml, profile check-module).
+CHECK_WASM := target/wasm32-wasip1/check-module/native_sidecar_policy.wasm
 # The benchmarks' floors: a policy module of their own (never shipped).
 SDK_FLOOR := benches/sdk-floor/Cargo.toml
 SETTINGS ?= tests/fixtures/settings/injector.json
@@ -12,19 +14,22 @@ WEB_WASM := target/wasm32-unknown-unknown/release/native_sidecar_policy.wasm
 PLAYGROUND_PKG := playground/pkg/native_sidecar_policy.js
 PLAYGROUND_PORT ?= 8080
 
-.PHONY: setup setup-wasm wasm run test e2e-tests lint fmt bump-version fuzz-smoke bench clean \
+.PHONY: setup setup-wasm setup-targets wasm run check check-steps test test-steps e2e-tests lint fmt bump-version fuzz-smoke bench clean \
 	playground playground-build playground-test gatekeeper
 
 # What `make run` needs: the module's target, nothing else.
 setup-wasm:
 	rustup target add wasm32-wasip1
 
-# What `make test` needs besides: the playground's target; bats, jq and
-# docker-registry (an OCI registry on 127.0.0.1) for e2e; busybox to test the
-# shim under a second sh; Chromium and playwright-core for the playground's
-# browser test.
-setup: setup-wasm
+# What `make check` needs: both wasm targets (the module, and the
+# playground's build that `lint` checks).
+setup-targets: setup-wasm
 	rustup target add wasm32-unknown-unknown
+
+# What `make test` needs besides: bats, jq and docker-registry (an OCI
+# registry on 127.0.0.1) for e2e; busybox to test the shim under a second sh;
+# Chromium and playwright-core for the playground's browser test.
+setup: setup-targets
 	@command -v bats >/dev/null && command -v jq >/dev/null && command -v busybox >/dev/null && command -v docker-registry >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq bats jq busybox docker-registry >/dev/null; \
 	  else echo "install bats, jq and busybox (apt-get install bats jq busybox docker-registry) for the e2e and shim tests"; fi; }
@@ -45,6 +50,18 @@ wasm: $(WASM)
 run: $(WASM)
 	cargo run --locked --quiet --example evaluate -- --settings $(SETTINGS) $(REQUEST)
 
+# The contributor's loop (CONTRIBUTING.md, "Test loops"): the lints, the unit
+# tests and the integration tests against a module built without LTO; not
+# the playground's build, the benchmarks, the fuzz targets nor e2e, which
+# `make test` adds. The shim tests SKIP where busybox is missing.
+check:
+	@start=$$(date +%s); $(MAKE) --no-print-directory check-steps && \
+	  echo "make check: passed in $$(( $$(date +%s) - start )) s"
+
+check-steps: setup-targets lint
+	cargo build --locked --target wasm32-wasip1 --profile check-module --lib
+	POLICY_WASM=$(CHECK_WASM) cargo test --locked -- --test-threads=8 --skip playground::
+
 # Every test: lints, unit tests, the module under wasmtime (and beside the
 # playground's build), the playground in Node and Chromium, then the e2e suite.
 # (Many tests mostly wait on the shim's shells: more threads than cores.)
@@ -52,7 +69,11 @@ run: $(WASM)
 # the benchmarks, built in their own profile as `make bench` builds them, and
 # their SDK floor module (both variants), and the fuzz targets (checked on
 # stable; running them needs nightly: make fuzz-smoke).
-test: setup $(WASM) $(PLAYGROUND_PKG) lint
+test:
+	@start=$$(date +%s); $(MAKE) --no-print-directory test-steps && \
+	  echo "make test: passed in $$(( $$(date +%s) - start )) s"
+
+test-steps: setup $(WASM) $(PLAYGROUND_PKG) lint
 	@if [ -n "$$GATEKEEPER_HARNESS" ] || command -v nsp-gatekeeper-harness >/dev/null; then \
 	  echo "Gatekeeper's own engines: $${GATEKEEPER_HARNESS:-$$(command -v nsp-gatekeeper-harness)}"; \
 	  else echo "Gatekeeper's own engines are not present: tests/it/gatekeeper.rs SKIPS those tests (CONTRIBUTING.md)"; fi
