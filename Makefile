@@ -125,8 +125,8 @@ annotated-policy.wasm: policy.wasm metadata.yml README.md
 artifacthub-pkg.yml: metadata.yml questions-ui.yml
 	kwctl scaffold artifacthub --metadata-path metadata.yml --questions-path questions-ui.yml > artifacthub-pkg.yml
 
-# Gatekeeper's objects for the shipped validator's settings (README,
-# "Gatekeeper"); tests/it/gatekeeper.rs checks that gatekeeper/ is current.
+# Gatekeeper's objects for the shipped validator's settings (docs/gatekeeper.md);
+# tests/it/gatekeeper.rs checks that gatekeeper/ is current.
 gatekeeper:
 	rm -rf gatekeeper
 	cargo run --locked --quiet --bin native-sidecar-policy -- gatekeeper --settings policies/validator.yaml --out gatekeeper
@@ -159,7 +159,7 @@ fuzz-smoke:
 # Admission latency, cold start and memory (criterion); prints the tables at
 # the end. Beside the SDK floors (benches/sdk-floor) and, when
 # OFFICIAL_POLICIES names a directory of modules built from kubewarden/policies
-# (README, "Performance"), official policies.
+# (docs/performance.md), official policies.
 bench: $(WASM)
 	cargo build --locked --release --target wasm32-wasip1 --manifest-path $(SDK_FLOOR) --target-dir target
 	cargo build --locked --release --target wasm32-wasip1 --manifest-path $(SDK_FLOOR) --target-dir target/sdk-floor-mutating --features mutate

@@ -27,7 +27,7 @@ pub struct Generated {
     /// gatekeeper-library layout.
     pub files: Vec<(String, Value)>,
     /// What the generated objects do differently from the policy, one line
-    /// per setting: printed by the command, listed in the README.
+    /// per setting: printed by the command, listed in docs/gatekeeper.md.
     pub differences: Vec<String>,
 }
 

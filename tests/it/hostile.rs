@@ -1,6 +1,6 @@
 //! Hostile inputs, through the real module under wasmtime: each ends in a
 //! clear acceptance or rejection, never a trap, and never hangs. The time
-//! each took is printed (`cargo test --test hostile -- --nocapture`).
+//! each took is printed (`cargo test --test it hostile -- --nocapture`).
 
 use crate::harness;
 

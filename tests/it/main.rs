@@ -3,6 +3,7 @@
 
 mod apiserver;
 mod command;
+mod docs;
 mod gatekeeper;
 mod golden;
 mod harness;
