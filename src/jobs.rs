@@ -21,7 +21,7 @@ pub fn plan_job_sidecars(
     plan: &mut Plan,
 ) {
     let action = compiled.job_sidecars;
-    if action == JobSidecarAction::Ignore || !in_scope(request, workload) {
+    if action == JobSidecarAction::Ignore || !in_scope(compiled, request, workload) {
         return;
     }
     let spec = &workload.spec;
@@ -118,10 +118,21 @@ pub fn plan_job_sidecars(
 /// Pods are checked when created (an existing pod's containers cannot change,
 /// and refusing its updates would block its finalizers); Job and CronJob
 /// templates whenever a request changes them.
-pub(crate) fn in_scope(request: &Request, workload: &Workload) -> bool {
+/// Pods that run to completion are checked when they are created by a Job,
+/// by nothing (a bare pod), or by a controller the operator lists
+/// (`jobSidecars.ownerKinds`). Other controllers that run pods to completion
+/// (Argo Workflows, Tekton) stop the sidecars a mesh injects themselves when
+/// the main container ends: refusing their pods would fail every step.
+pub(crate) fn in_scope(compiled: &Compiled, request: &Request, workload: &Workload) -> bool {
     match workload.kind {
-        "Pod" => request.operation == Operation::Create && workload.spec.runs_to_completion(),
-        _ => request.changes_spec(workload),
+        "Pod" => {
+            request.operation == Operation::Create
+                && workload.spec.runs_to_completion()
+                && request
+                    .controller()
+                    .is_none_or(|owner| compiled.owner_kinds.iter().any(|kind| kind == owner.kind))
+        }
+        _ => request.changes_template(workload),
     }
 }
 

@@ -209,7 +209,7 @@ pub fn plan_mesh_switches(
     let predicts = compiled.job_sidecars != JobSidecarAction::Ignore && !converts && workload.kind != "Pod";
     if declared.is_empty()
         || !(converts || predicts)
-        || !jobs::in_scope(request, workload)
+        || !jobs::in_scope(compiled, request, workload)
         || !workload.spec.runs_to_completion()
         || workload.spec.host_network()
     {

@@ -130,15 +130,24 @@ impl<'a> Request<'a> {
         Workload::read(self.kind, self.object, template).map(Some)
     }
 
-    /// Whether this request can change the pod template: always on CREATE; on
-    /// UPDATE only when the spec differs from the stored one. Validations skip
-    /// the rest, so that they never block a finalizer removal or a label change
-    /// of an object that exists already (background audit still reports it).
-    pub fn changes_spec(&self, workload: &Workload) -> bool {
+    /// Whether this request can change what the rules read of the pod
+    /// template: always on CREATE; on UPDATE only when it differs from the
+    /// stored one: the spec, and for a Job's or CronJob's template its labels
+    /// and annotations too (a mesh's injection label added to a CronJob's
+    /// template changes every Job it creates; a Pod's own labels change all
+    /// the time, its containers never). Validations skip the rest, so that
+    /// they never block a finalizer removal or a label change of an object
+    /// that exists already (background audit still reports it).
+    pub fn changes_template(&self, workload: &Workload) -> bool {
         match (self.operation, self.old_object) {
             (Operation::Create, _) => true,
             (Operation::Update, Some(old)) => {
-                lookup(old, &workload.spec_pointer) != lookup(self.object, &workload.spec_pointer)
+                let differs = |pointer: &str| lookup(old, pointer) != lookup(self.object, pointer);
+                differs(&workload.spec_pointer)
+                    || (workload.kind != "Pod"
+                        && ["labels", "annotations"]
+                            .iter()
+                            .any(|key| differs(&format!("{}/{key}", workload.metadata_pointer))))
             }
             (Operation::Update, None) => true,
             (Operation::Other, _) => false,

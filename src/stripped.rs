@@ -24,6 +24,10 @@ pub(crate) const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-config
 /// Controllers whose pod template a Pod is stamped from.
 const OWNER_KINDS: [&str; 4] = ["ReplicaSet", "Job", "StatefulSet", "DaemonSet"];
 
+/// The label a StatefulSet sets on each pod: the revision it was made from,
+/// as the StatefulSet's `status.updateRevision` names its newest.
+const REVISION_LABEL: &str = "controller-revision-hash";
+
 /// Why we think a container lost `restartPolicy: Always`.
 #[derive(Debug)]
 enum Evidence<'a> {
@@ -35,6 +39,14 @@ enum Evidence<'a> {
     LastApplied,
     /// The controller's pod template has the field.
     Owner(String),
+    /// The controller's newest pod template has the field, but the pod is of
+    /// another revision (a StatefulSet mid-rollout, or below its partition,
+    /// recreates such pods from their own revision): never enough to reject.
+    OwnerOtherRevision {
+        owner: String,
+        pod: &'a str,
+        newest: String,
+    },
     /// It looks like a well-known sidecar: a heuristic, never enough to reject.
     Looks(Why<'a>),
 }
@@ -56,6 +68,11 @@ impl fmt::Display for Evidence<'_> {
                 "its {LAST_APPLIED} annotation has restartPolicy: Always for it"
             ),
             Evidence::Owner(owner) => write!(f, "its controller {owner} has restartPolicy: Always for it"),
+            Evidence::OwnerOtherRevision { owner, pod, newest } => write!(
+                f,
+                "its controller {owner} has restartPolicy: Always for it in revision {newest}, but this pod \
+                 is of revision {pod}, which may differ (not conclusive)"
+            ),
             Evidence::Looks(why) => write!(f, "it is {why} (a heuristic)"),
         }
     }
@@ -69,7 +86,7 @@ pub fn plan_stripped(
     cluster: &dyn Cluster,
     plan: &mut Plan,
 ) {
-    if compiled.stripped == StrippedAction::Ignore || !request.changes_spec(workload) {
+    if compiled.stripped == StrippedAction::Ignore || !request.changes_template(workload) {
         return;
     }
     let mut suspects: Vec<&Container> = workload
@@ -151,7 +168,11 @@ impl<'a> Sources<'a> {
             Some(why) => evidence.push(Evidence::Looks(why)),
             None => {}
         }
-        if declares_native(self.old_spec, container.name) {
+        // An update that drops the field which the author's own new
+        // `kubectl apply` record drops too is the author's edit, not a webhook's.
+        if declares_native(self.old_spec, container.name)
+            && !omits_native(self.applied.as_ref(), container.name)
+        {
             evidence.push(Evidence::OldObject);
         }
         if declares_native(self.applied.as_ref(), container.name) {
@@ -160,7 +181,15 @@ impl<'a> Sources<'a> {
         if let Some((name, template)) = &self.owner
             && declares_native(lookup(template, "/spec/template/spec"), container.name)
         {
-            evidence.push(Evidence::Owner(name.clone()));
+            let newest = lookup(template, "/status/updateRevision").and_then(Value::as_str);
+            match (workload.label(REVISION_LABEL), newest) {
+                (Some(pod), Some(newest)) if pod != newest => evidence.push(Evidence::OwnerOtherRevision {
+                    owner: name.clone(),
+                    pod,
+                    newest: newest.to_owned(),
+                }),
+                _ => evidence.push(Evidence::Owner(name.clone())),
+            }
         }
         evidence
     }
@@ -180,7 +209,9 @@ fn report(
         workload.spec_pointer, container.index
     );
     let said: Vec<String> = evidence.iter().map(ToString::to_string).collect();
-    let conclusive = evidence.iter().any(|e| !matches!(e, Evidence::Looks(_)));
+    let conclusive = evidence
+        .iter()
+        .any(|e| !matches!(e, Evidence::Looks(_) | Evidence::OwnerOtherRevision { .. }));
     if action == StrippedAction::Reject && conclusive {
         plan.reject(format!(
             "init container {:?} has no restartPolicy but was meant to be a native sidecar \
@@ -207,17 +238,23 @@ fn report(
 /// `(kind/name, object)` of the Pod's controller, read through the host.
 fn owner_template(request: &Request, cluster: &dyn Cluster, plan: &mut Plan) -> Option<(String, Value)> {
     let owner = request.controller().filter(|o| OWNER_KINDS.contains(&o.kind))?;
-    let fields = [
+    let template_fields = [
         "spec.template.spec.initContainers.name",
         "spec.template.spec.initContainers.restartPolicy",
     ];
+    let revision_field = ["status.updateRevision"];
+    let fields: &[&str] = if owner.kind == "StatefulSet" {
+        &[template_fields.as_slice(), revision_field.as_slice()].concat()
+    } else {
+        &template_fields
+    };
     let described = format!("{}/{}", owner.kind, owner.name);
     match cluster.get_resource(
         owner.api_version,
         owner.kind,
         request.namespace,
         owner.name,
-        &fields,
+        fields,
     ) {
         Ok(object) => Some((described, object)),
         Err(error) => {
@@ -250,12 +287,22 @@ fn universal_copies(workload: &Workload) -> Vec<String> {
         .collect()
 }
 
+/// Whether `spec` has an init container `name` without `restartPolicy: Always`.
+fn omits_native(spec: Option<&Value>, name: &str) -> bool {
+    init_containers_named(spec, name)
+        .any(|c| c.get("restartPolicy").and_then(Value::as_str) != Some("Always"))
+}
+
 /// Whether `spec` has an init container `name` with `restartPolicy: Always`.
 fn declares_native(spec: Option<&Value>, name: &str) -> bool {
+    init_containers_named(spec, name)
+        .any(|c| c.get("restartPolicy").and_then(Value::as_str) == Some("Always"))
+}
+
+fn init_containers_named<'s>(spec: Option<&'s Value>, name: &'s str) -> impl Iterator<Item = &'s Value> {
     spec.and_then(|s| s.get("initContainers"))
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .filter(|c| c.get("name").and_then(Value::as_str) == Some(name))
-        .any(|c| c.get("restartPolicy").and_then(Value::as_str) == Some("Always"))
+        .filter(move |c| c.get("name").and_then(Value::as_str) == Some(name))
 }

@@ -45,10 +45,19 @@ operation := object.get(review, "operation", "")
 
 as_created if operation in {"CREATE", ""}
 
+# Pods that a Job or a listed controller owns, or none does: Argo Workflows
+# and Tekton stop the sidecars of the pods they run themselves.
+controllers := [o | some o in object.get(object.get(review.object, "metadata", {}), "ownerReferences", []); object.get(o, "controller", false) == true]
+
+owner_checked if count(controllers) == 0
+
+owner_checked if controllers[0].kind in object.get(input.parameters, "ownerKinds", ["Job"])
+
 in_scope if {
 	kind == "Pod"
 	as_created
 	object.get(spec, "restartPolicy", "Always") in {"Never", "OnFailure"}
+	owner_checked
 }
 
 in_scope if {
@@ -59,11 +68,14 @@ in_scope if {
 in_scope if {
 	kind in {"Job", "CronJob"}
 	operation == "UPDATE"
-	not same_spec
+	not same_template
 }
 
-same_spec if {
-	object.get(old_template, "spec", null) == spec
+# What the rules read of the template: its spec, labels and annotations.
+same_template if {
+	object.get(old_template, "spec", null) == object.get(template, "spec", null)
+	object.get(object.get(old_template, "metadata", {}), "labels", null) == object.get(object.get(template, "metadata", {}), "labels", null)
+	object.get(object.get(old_template, "metadata", {}), "annotations", null) == object.get(object.get(template, "metadata", {}), "annotations", null)
 }
 
 command_line(c) := array.concat(object.get(c, "command", []), object.get(c, "args", []))
@@ -216,9 +228,8 @@ hint_before(h, i) if {
 
 job_of_pod := name if {
 	kind == "Pod"
-	owners := [o | some o in object.get(review.object.metadata, "ownerReferences", []); object.get(o, "controller", false) == true]
-	owners[0].kind == "Job"
-	name := owners[0].name
+	controllers[0].kind == "Job"
+	name := controllers[0].name
 } else := name if {
 	kind == "Pod"
 	name := review.object.metadata.labels["batch.kubernetes.io/job-name"]

@@ -28,14 +28,24 @@ spec := object.get(review.object, spec_pointer, {})
 annotations := object.get(template, ["metadata", "annotations"], {})
 
 # Created, or reviewed as it is (Gatekeeper's audit and `gator verify` give
-# no operation), or updated with a changed pod spec.
+# no operation), or updated with a changed pod spec (for a Job's or
+# CronJob's template, labels and annotations too).
 operation := object.get(review, "operation", "")
 
-changes_spec if operation in {"CREATE", ""}
+changes_template if operation in {"CREATE", ""}
 
-changes_spec if {
+changes_template if {
 	operation == "UPDATE"
 	object.get(object.get(review, "oldObject", {}), spec_pointer, null) != object.get(review.object, spec_pointer, null)
+}
+
+changes_template if {
+	operation == "UPDATE"
+	kind != "Pod"
+	metadata_pointer := array.concat(array.slice(spec_pointer, 0, count(spec_pointer) - 1), ["metadata"])
+	some key in ["labels", "annotations"]
+	old := object.get(object.get(review, "oldObject", {}), array.concat(metadata_pointer, [key]), null)
+	old != object.get(review.object, array.concat(metadata_pointer, [key]), null)
 }
 
 # The universal injector's init copies run without the field on purpose;
@@ -53,6 +63,14 @@ declares_native(declared, name) if {
 	object.get(c, "restartPolicy", "") == "Always"
 }
 
+omits_native(declared, name) if {
+	some c in object.get(declared, "initContainers", [])
+	c.name == name
+	object.get(c, "restartPolicy", "") != "Always"
+}
+
+default applied := {}
+
 applied := object.get(json.unmarshal(text), spec_pointer, {}) if {
 	text := review.object.metadata.annotations["@LAST_APPLIED@"]
 	json.is_valid(text)
@@ -66,9 +84,11 @@ marker(c) := [sprintf("it carries the marker @MARKER_ENV@=%s that native-sidecar
 	is_string(v)
 } else := []
 
+# Not when the author's new kubectl record drops the field too: their edit.
 old_object(c) := ["the stored object has restartPolicy: Always for it and this update drops it"] if {
 	operation == "UPDATE"
 	declares_native(object.get(object.get(review, "oldObject", {}), spec_pointer, {}), c.name)
+	not omits_native(applied, c.name)
 } else := []
 
 last_applied(c) := ["its @LAST_APPLIED@ annotation has restartPolicy: Always for it"] if {
@@ -77,7 +97,7 @@ last_applied(c) := ["its @LAST_APPLIED@ annotation has restartPolicy: Always for
 
 violation contains {"msg": msg} if {
 	object.get(review, "subResource", "") == ""
-	changes_spec
+	changes_template
 	some i, c in object.get(spec, "initContainers", [])
 	not c.restartPolicy
 	not c.name in universal_copies

@@ -178,7 +178,8 @@ fn job_sidecars_parameters(settings: &Settings, compiled: &Compiled, action: &st
         .map(|prefix| json!({"prefix": prefix, "pattern": under_prefix_pattern(prefix)}))
         .collect();
     let endless = endless_parameter(jobs.endless_commands, action);
-    json!({"catalog": catalog, "names": jobs.names, "images": images, "endlessCommands": endless})
+    json!({"catalog": catalog, "names": jobs.names, "images": images, "endlessCommands": endless,
+           "ownerKinds": compiled.owner_kinds})
 }
 
 /// What the rules do with command lines that never end: the policy refuses
@@ -220,6 +221,12 @@ fn job_sidecars_schema() -> Value {
                 "description": "Image prefixes whose containers are sidecars (jobSidecars.images), with the pattern that tests them.",
                 "items": {"type": "object", "required": ["prefix", "pattern"],
                           "properties": {"prefix": {"type": "string"}, "pattern": {"type": "string"}}},
+            },
+            "ownerKinds": {
+                "type": "array",
+                "description": "The controllers (ownerReferences[].kind) whose pods are checked, besides pods no \
+                                controller owns: Job, and jobSidecars.ownerKinds.",
+                "items": {"type": "string"},
             },
             "endlessCommands": {
                 "type": "string",

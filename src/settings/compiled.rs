@@ -25,6 +25,9 @@ pub struct Compiled {
     pub job_sidecars: JobSidecarAction,
     pub meshes: MeshDefaults,
     pub endless_commands: EndlessAction,
+    /// The controllers whose pods the Job rules check: Job, and the
+    /// operator's `jobSidecars.ownerKinds`.
+    pub owner_kinds: Vec<String>,
     pub stripped: StrippedAction,
     pub check_owner: bool,
     /// What counts as a sidecar, for the Job and stripped-field checks.
@@ -93,6 +96,25 @@ pub(super) fn native_support(settings: &NativeSupportSettings) -> Result<NativeS
         label_requirement: serde_json::json!({
         "key": settings.node_label.key, "operator": "In", "values": [settings.node_label.value]}),
     })
+}
+
+pub(super) fn owner_kinds(jobs: &JobSidecarsSettings) -> Result<Vec<String>, SettingsError> {
+    let mut kinds = vec!["Job".to_owned()];
+    for (i, kind) in jobs.owner_kinds.iter().enumerate() {
+        // A kind is a Go type name: what ownerReferences[].kind holds.
+        if kind.is_empty() || !kind.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(fault(
+                format!("jobSidecars.ownerKinds[{i}]"),
+                format!(
+                    "{kind:?} is not a kind (a name like \"Workflow\", as ownerReferences[].kind holds it)"
+                ),
+            ));
+        }
+        if !kinds.contains(kind) {
+            kinds.push(kind.clone());
+        }
+    }
+    Ok(kinds)
 }
 
 pub(super) fn sidecar_matcher(jobs: &JobSidecarsSettings) -> Result<SidecarMatcher, SettingsError> {

@@ -150,6 +150,9 @@ pub struct JobSidecarsSettings {
     /// Containers whose command line cannot end (a heuristic, see `endless`).
     #[serde(default)]
     pub endless_commands: EndlessAction,
+    /// Controller kinds, besides Job, whose pods are checked (`jobs::in_scope`).
+    #[serde(default)]
+    pub owner_kinds: Vec<String>,
 }
 
 impl Default for JobSidecarsSettings {
@@ -161,6 +164,7 @@ impl Default for JobSidecarsSettings {
             use_builtin_catalog: true,
             meshes: MeshDefaults::default(),
             endless_commands: EndlessAction::default(),
+            owner_kinds: Vec::new(),
         }
     }
 }
@@ -316,6 +320,7 @@ impl Settings {
             job_sidecars: self.job_sidecars.action,
             meshes: self.job_sidecars.meshes,
             endless_commands: self.job_sidecars.endless_commands,
+            owner_kinds: compiled::owner_kinds(&self.job_sidecars)?,
             stripped: self.stripped_restart_policy.action,
             check_owner: self.stripped_restart_policy.check_owner,
             sidecar_matcher: compiled::sidecar_matcher(&self.job_sidecars)?,

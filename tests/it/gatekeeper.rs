@@ -1590,3 +1590,65 @@ fn the_injection_marker_is_read_as_the_module_reads_it() {
     );
     assert!(mismatches.is_empty(), "{mismatches:#?}");
 }
+
+/// Which pods and updates are checked, in every engine as in the module: a
+/// pod a listed controller owns (Workflow), not one another controller owns
+/// (TaskRun), a bare pod; a CronJob update that only labels its template, and
+/// one that only labels the CronJob.
+#[test]
+fn owners_and_template_updates_are_scoped_as_the_module_scopes_them() {
+    let mut settings = settings("validator");
+    settings["jobSidecars"]["ownerKinds"] = json!(["Workflow"]);
+    let workflow_pod = fixture("requests/pod-argo-workflow-istio.json");
+    let owned_by = |kind: &str| {
+        let mut pod = workflow_pod.clone();
+        match kind {
+            "" => drop(
+                pod["object"]["metadata"]
+                    .as_object_mut()
+                    .map(|m| m.remove("ownerReferences")),
+            ),
+            kind => pod["object"]["metadata"]["ownerReferences"][0]["kind"] = json!(kind),
+        }
+        pod
+    };
+    let cronjob = fixture("requests/cronjob-cloud-sql-proxy.json");
+    let updated = |template_label: bool| {
+        let mut update = cronjob.clone();
+        update["operation"] = json!("UPDATE");
+        update["oldObject"] = cronjob["object"].clone();
+        if template_label {
+            update["object"]["spec"]["jobTemplate"]["spec"]["template"]["metadata"] =
+                json!({"labels": {"team": "b"}});
+        } else {
+            update["object"]["metadata"]["labels"] = json!({"team": "b"});
+        }
+        update
+    };
+    let reviews: Vec<Review> = [
+        ("Workflow's pod", owned_by("Workflow")),
+        ("TaskRun's pod", owned_by("TaskRun")),
+        ("bare pod", owned_by("")),
+        ("template labelled", updated(true)),
+        ("CronJob labelled", updated(false)),
+    ]
+    .into_iter()
+    .map(|(name, request)| Review {
+        name: name.to_owned(),
+        module_request: request.clone(),
+        request,
+    })
+    .collect();
+    let modules = module_verdicts(&Policy::new(), &settings, &reviews);
+    assert_eq!(
+        modules.iter().map(|(refused, _)| *refused).collect::<Vec<_>>(),
+        [true, false, true, true, false]
+    );
+    let mismatches = disagreements(
+        &settings,
+        &reviews,
+        &modules,
+        "owners_and_template_updates_are_scoped_as_the_module_scopes_them",
+    );
+    assert!(mismatches.is_empty(), "{mismatches:#?}");
+}

@@ -524,3 +524,138 @@ fn a_job_update_is_never_refused_for_its_template_under_convert() {
     );
     assert!(warnings.contains("not converted in this update"), "{warnings}");
 }
+
+/// Pods another controller runs to completion (an Argo Workflow's step, a
+/// Tekton TaskRun's) are that controller's business: Argo kills the mesh's
+/// proxy when the main container ends. Listed in `jobSidecars.ownerKinds`,
+/// they are checked like a Job's.
+#[test]
+fn a_workflow_engines_pods_are_checked_only_where_the_operator_lists_the_kind() {
+    let pod = request("pod-argo-workflow-istio");
+    let outcome = Policy::new().validate(&settings("validator"), &pod);
+    assert!(outcome.response.accepted, "{outcome:?}");
+    assert_eq!(outcome.response.warnings, None);
+
+    let mut listed = settings("validator");
+    listed["jobSidecars"]["ownerKinds"] = json!(["Workflow"]);
+    let outcome = Policy::new().validate(&listed, &pod);
+    assert!(!outcome.response.accepted);
+    assert!(
+        message(&outcome).starts_with("This pod would never complete: container \"istio-proxy\""),
+        "{outcome:?}"
+    );
+
+    // A Job's pods and bare pods are checked whatever the list says.
+    let mut bare = pod.clone();
+    bare["object"]["metadata"]
+        .as_object_mut()
+        .expect("metadata")
+        .remove("ownerReferences");
+    assert!(
+        !Policy::new()
+            .validate(&settings("validator"), &bare)
+            .response
+            .accepted
+    );
+    assert!(
+        !Policy::new()
+            .validate(&settings("validator"), &request("pod-job-istio-legacy"))
+            .response
+            .accepted
+    );
+}
+
+#[rstest]
+#[case::empty(json!([""]), "jobSidecars.ownerKinds[0]")]
+#[case::api_version(json!(["Workflow", "argoproj.io/v1alpha1"]), "jobSidecars.ownerKinds[1]")]
+fn owner_kinds_must_be_kinds(#[case] kinds: Value, #[case] field: &str) {
+    let verdict = Policy::new().validate_settings(&json!({"jobSidecars": {"ownerKinds": kinds}}));
+    assert!(!verdict.valid);
+    let said = verdict.message.unwrap_or_default();
+    assert!(said.contains(field), "{said}");
+}
+
+/// A CronJob update that only labels its pod template for a mesh changes
+/// every Job it creates: checked like a change of the spec.
+#[test]
+fn a_cronjob_update_of_its_templates_labels_is_checked() {
+    let update = request("cronjob-update-template-label");
+    let outcome = Policy::new().validate(&settings("validator-meshes"), &update);
+    assert!(!outcome.response.accepted, "{outcome:?}");
+    assert!(
+        message(&outcome).contains("(it is labelled sidecar.istio.io/inject=true)"),
+        "{outcome:?}"
+    );
+    // The same update of the CronJob's own labels only is not.
+    let mut own_labels = update.clone();
+    own_labels["object"]["spec"] = update["oldObject"]["spec"].clone();
+    own_labels["object"]["metadata"]["labels"] = json!({"sidecar.istio.io/inject": "true"});
+    assert!(
+        Policy::new()
+            .validate(&settings("validator-meshes"), &own_labels)
+            .response
+            .accepted
+    );
+}
+
+/// `kubectl apply` of a template without the field, recorded as such: the
+/// author's edit, not a webhook's. Without the record, or with a record that
+/// still has the field, the update is refused as before.
+#[test]
+fn the_authors_own_edit_is_not_a_stripped_field() {
+    let authored = request("cronjob-update-authored");
+    let outcome = Policy::new().validate(&settings("validator"), &authored);
+    assert!(outcome.response.accepted, "{outcome:?}");
+    assert_eq!(outcome.response.warnings, None);
+
+    let mut webhook = authored.clone();
+    webhook["object"]["metadata"]["annotations"] = authored["oldObject"]["metadata"]["annotations"].clone();
+    let outcome = Policy::new().validate(&settings("validator"), &webhook);
+    assert!(!outcome.response.accepted);
+    assert!(
+        message(&outcome)
+            .contains("the stored object has restartPolicy: Always for it and this update drops it")
+    );
+}
+
+/// A StatefulSet recreates a pod below its rollout partition, or an evicted
+/// one mid-rollout, from the pod's own revision: its newest template is no
+/// proof then, only a warning; at the newest revision it still is.
+#[test]
+fn a_statefulset_pod_of_an_older_revision_is_warned_about_not_refused() {
+    let statefulset = fixture("cluster/statefulset-db.json");
+    let policy = || {
+        let statefulset = statefulset.clone();
+        Policy::with_cluster(
+            move |operation, request| match (operation, request["name"].as_str()) {
+                ("get_resource", Some("db")) => Ok(statefulset.clone()),
+                _ => Err(format!("not found: {request}")),
+            },
+        )
+    };
+    let older = request("pod-statefulset-older-revision");
+    let checked = policy();
+    let outcome = checked.validate(&settings("validator"), &older);
+    assert!(outcome.response.accepted, "{outcome:?}");
+    let warnings = outcome.response.warnings.clone().unwrap_or_default();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("in revision db-7f9c4b2a1, but this pod is of revision db-5d8b6c7f9"),
+        "{warnings:?}"
+    );
+    let calls = checked.host_calls.lock().expect("not poisoned").clone();
+    assert_eq!(
+        calls[0].1["field_masks"],
+        json!([
+            "spec.template.spec.initContainers.name",
+            "spec.template.spec.initContainers.restartPolicy",
+            "status.updateRevision"
+        ])
+    );
+
+    let mut newest = older.clone();
+    newest["object"]["metadata"]["labels"]["controller-revision-hash"] = json!("db-7f9c4b2a1");
+    let outcome = policy().validate(&settings("validator"), &newest);
+    assert!(!outcome.response.accepted, "{outcome:?}");
+    assert!(message(&outcome).contains("its controller StatefulSet/db has restartPolicy: Always for it"));
+}
