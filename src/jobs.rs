@@ -4,6 +4,8 @@
 //! not count towards completion, so the fix is to move them into
 //! `initContainers` with `restartPolicy: Always`.
 
+use serde_json::Value;
+
 use crate::catalog::Why;
 use crate::compat::{NodeSupport, require_supported_nodes};
 use crate::endless::never_ends;
@@ -159,10 +161,11 @@ fn convert(legacy: &[(&Container, Why)], workload: &Workload, plan: &mut Plan) {
     for (container, why) in &movable {
         plan.warn(format!(
             "container {:?} ({why}) converted to a native sidecar: moved to {}.initContainers with \
-             restartPolicy: Always so that {} can complete",
+             restartPolicy: Always so that {} can complete{}",
             container.name,
             workload.spec_path(),
-            subject(workload)
+            subject(workload),
+            pre_stop_moves(container)
         ));
     }
     for (container, why) in kept {
@@ -174,6 +177,32 @@ fn convert(legacy: &[(&Container, Why)], workload: &Workload, plan: &mut Plan) {
             subject(workload)
         ));
     }
+}
+
+/// What conversion does to a container's preStop hook: a native sidecar's
+/// runs when the pod's termination starts, beside the main containers, not
+/// once they have exited (docs/kubernetes-facts.md, "Start and stop order").
+/// A hook written to outlive them (wait for them, drain after them) no longer
+/// can: said, never left silently.
+fn pre_stop_moves(container: &Container) -> String {
+    let Some(hook) = container.value.pointer("/lifecycle/preStop") else {
+        return String::new();
+    };
+    let what = if let Some(command) = hook.pointer("/exec/command").and_then(Value::as_array) {
+        let words: Vec<&str> = command.iter().filter_map(Value::as_str).collect();
+        format!("exec {:?}", words.join(" "))
+    } else if let Some(path) = hook.pointer("/httpGet/path").and_then(Value::as_str) {
+        format!("httpGet {path:?}")
+    } else if let Some(seconds) = hook.pointer("/sleep/seconds") {
+        format!("sleep {seconds}s")
+    } else {
+        "hook".to_owned()
+    };
+    format!(
+        ". Its preStop {what} now runs when the pod's termination starts, at the same time as the main \
+         containers' shutdown, not after they have exited: check that it does not wait for them or outlive \
+         them (lifecycle.preStop)"
+    )
 }
 
 /// `convert` was asked for, but the pod's nodes may not run native sidecars.

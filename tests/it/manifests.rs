@@ -296,3 +296,82 @@ fn sample_sidecar_templates_pass_the_restricted_pod_security_standard() {
     }
     assert!(checked >= 2, "the shipped injectors' templates were checked");
 }
+
+/// What the fluent-bit image holds and serves (fluent-bit's Dockerfile and
+/// "Monitoring" docs): one config file of its own, and with `-H` (the
+/// monitoring HTTP server) these endpoints; `/api/v1/health` answers only
+/// with `Health_Check On`, which no command-line flag sets.
+const FLUENT_BIT_FILES: [&str; 2] = ["/fluent-bit/etc/fluent-bit.conf", "/fluent-bit/etc/parsers.conf"];
+const FLUENT_BIT_ENDPOINTS: [&str; 4] = [
+    "/",
+    "/api/v1/uptime",
+    "/api/v1/metrics",
+    "/api/v1/metrics/prometheus",
+];
+
+/// The sample templates start where operators copy them: a fluent-bit reads
+/// a config the image ships or the template mounts, a startup probe asks an
+/// endpoint its command line serves (a failing probe on a native sidecar
+/// keeps every opted-in pod in Init), and each container sets limits (a
+/// namespace whose LimitRange has a `max` refuses a container without them).
+#[test]
+fn sample_sidecar_templates_start_and_fit_a_limit_range() {
+    let mut checked = 0;
+    for (file, manifest) in policies() {
+        for template in manifest["spec"]["settings"]["sidecars"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let container = &template["container"];
+            let at = format!("{file}: {}", template["name"]);
+            for resource in ["cpu", "memory"] {
+                assert!(
+                    container["resources"]["limits"][resource].is_string(),
+                    "{at}: limits.{resource}"
+                );
+            }
+            if !container["image"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("fluent-bit")
+            {
+                continue;
+            }
+            let args: Vec<&str> = container["args"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            let mounts: Vec<&str> = container["volumeMounts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|m| m["mountPath"].as_str())
+                .collect();
+            for (i, arg) in args.iter().enumerate() {
+                let config = match arg.strip_prefix("--config=") {
+                    Some(path) => Some(path),
+                    None if *arg == "-c" || *arg == "--config" => args.get(i + 1).copied(),
+                    None => None,
+                };
+                if let Some(config) = config {
+                    assert!(
+                        FLUENT_BIT_FILES.contains(&config) || mounts.iter().any(|m| config.starts_with(m)),
+                        "{at}: {config} is neither in the image nor mounted"
+                    );
+                }
+            }
+            if let Some(path) = container["startupProbe"]["httpGet"]["path"].as_str() {
+                assert!(args.contains(&"-H"), "{at}: the probe needs the HTTP server (-H)");
+                assert!(
+                    FLUENT_BIT_ENDPOINTS.contains(&path),
+                    "{at}: fluent-bit serves no {path} here"
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 2, "the shipped fluent-bit templates were checked");
+}

@@ -659,3 +659,86 @@ fn a_statefulset_pod_of_an_older_revision_is_warned_about_not_refused() {
     assert!(!outcome.response.accepted, "{outcome:?}");
     assert!(message(&outcome).contains("its controller StatefulSet/db has restartPolicy: Always for it"));
 }
+
+/// Converting moves a container's preStop hook with it, but a native
+/// sidecar's hook runs when the pod's termination starts, not after the main
+/// containers: said, naming the hook.
+#[test]
+fn converting_a_sidecar_with_a_pre_stop_hook_says_when_it_now_runs() {
+    let drain =
+        json!({"preStop": {"exec": {"command": ["sh", "-c", "while pgrep report; do sleep 1; done"]}}});
+    let pod = job_pod(
+        "Never",
+        json!([]),
+        json!([{"name": "report", "image": "registry.example.com/report:1"},
+               {"name": "istio-proxy", "image": "istio/proxyv2:1.22", "args": ["proxy", "sidecar"], "lifecycle": drain}]),
+    );
+    let outcome = Policy::new().validate(&settings("converter"), &pod);
+    assert!(outcome.response.accepted, "{outcome:?}");
+    let warnings = outcome.response.warnings.clone().unwrap_or_default();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].ends_with(
+            "Its preStop exec \"sh -c while pgrep report; do sleep 1; done\" now runs when the pod's termination \
+             starts, at the same time as the main containers' shutdown, not after they have exited: check that it \
+             does not wait for them or outlive them (lifecycle.preStop)"
+        ),
+        "{warnings:?}"
+    );
+    let patched = outcome.patched.expect("converted");
+    assert_eq!(
+        patched["spec"]["initContainers"][0]["lifecycle"], drain,
+        "moved untouched"
+    );
+
+    // Without a hook, nothing is said of one.
+    let plain = job_pod(
+        "Never",
+        json!([]),
+        json!([{"name": "report", "image": "r"},
+        {"name": "istio-proxy", "image": "istio/proxyv2:1.22", "args": ["proxy", "sidecar"]}]),
+    );
+    let warnings = Policy::new()
+        .validate(&settings("converter"), &plain)
+        .response
+        .warnings
+        .unwrap_or_default();
+    assert!(!warnings[0].contains("preStop"), "{warnings:?}");
+}
+
+/// KEP-5307 (beta, on by default from 1.35): plain init containers and
+/// regular containers may set `restartPolicy` and `restartPolicyRules`. Only
+/// an init container with `Always` is a sidecar: `setup` (Never, with rules)
+/// is no stripped sidecar; `istio-proxy` with its own policy is still a
+/// legacy sidecar (refused), and is not converted (said why).
+#[test]
+fn container_restart_rules_make_no_sidecar_and_no_stripped_one() {
+    let rules = json!([{"action": "Restart", "exitCodes": {"operator": "In", "values": [42]}}]);
+    let pod = job_pod(
+        "Never",
+        json!([{"name": "setup", "image": "busybox", "restartPolicy": "Never", "restartPolicyRules": rules}]),
+        json!([{"name": "report", "image": "r", "restartPolicy": "OnFailure"},
+               {"name": "istio-proxy", "image": "istio/proxyv2:1.27", "args": ["proxy", "sidecar"],
+                "restartPolicy": "Never", "restartPolicyRules": rules}]),
+    );
+    let outcome = Policy::new().validate(&settings("validator"), &pod);
+    assert!(!outcome.response.accepted);
+    assert!(
+        message(&outcome).starts_with("This pod would never complete: container \"istio-proxy\""),
+        "{outcome:?}"
+    );
+    assert!(!message(&outcome).contains("setup"), "{outcome:?}");
+
+    let outcome = Policy::new().validate(&settings("converter"), &pod);
+    assert!(outcome.response.accepted, "{outcome:?}");
+    assert_eq!(outcome.patch, None, "nothing moved");
+    assert_eq!(
+        outcome.response.warnings,
+        Some(vec![
+            "container \"istio-proxy\" (Istio proxy, a well-known sidecar) not converted: it sets its own \
+             restartPolicy \"Never\", and making it Always would change what it does; it may keep this pod \
+             from completing"
+                .to_owned()
+        ])
+    );
+}
