@@ -34,14 +34,34 @@ pub enum Mesh {
     Linkerd,
 }
 
-/// Whether a pod says how its mesh proxy is injected.
+/// What the mesh reads of its native-sidecar switch, in every version of it
+/// that reads one (the policy does not know which runs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Switch {
-    /// `"true"`: a native sidecar.
+    /// True wherever it is read: a native sidecar.
     On,
-    /// `"false"`: the author asked for a regular container.
-    Off,
+    /// This key reads false (in some version): a regular container.
+    Off(&'static str),
+    /// Not said, or not in every version: the mesh's default.
     Unset,
+}
+
+/// Linkerd's native-sidecar keys, as it reads them (`config.linkerd.io`
+/// before `config.beta.linkerd.io` before `config.alpha.linkerd.io`): the
+/// alpha key from edge-23.11.4 (2.15), the beta one from 2.19, the GA one
+/// from 2.20 (where native is also the default).
+const LINKERD_GA: &str = "config.linkerd.io/proxy-enable-native-sidecar";
+const LINKERD_BETA: &str = "config.beta.linkerd.io/proxy-enable-native-sidecar";
+const LINKERD_ALPHA: &str = "config.alpha.linkerd.io/proxy-enable-native-sidecar";
+const ISTIO_NATIVE: &str = "sidecar.istio.io/nativeSidecar";
+
+/// Go's `strconv.ParseBool`, with which Linkerd reads its boolean config.
+fn go_parse_bool(value: &str) -> Option<bool> {
+    match value {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
+    }
 }
 
 /// The labels and annotations a mesh reads: the pod's (or the pod
@@ -79,26 +99,50 @@ impl Mesh {
         }
     }
 
-    /// The pod annotation that turns on native injection (Istio 1.24+:
-    /// it takes precedence over istiod's `ENABLE_NATIVE_SIDECARS`; Linkerd
-    /// 2.15+, still read as an alias where 2.19 renamed it).
-    fn switch_key(self) -> &'static str {
+    /// The pod annotations that turn on native injection, each version's
+    /// (Istio 1.24+: it takes precedence over istiod's
+    /// `ENABLE_NATIVE_SIDECARS`; Linkerd: every key a version reads, so that
+    /// each reads true, whatever its namespace says).
+    fn switch_keys(self) -> &'static [&'static str] {
         match self {
-            Mesh::Istio => "sidecar.istio.io/nativeSidecar",
-            Mesh::Linkerd => "config.alpha.linkerd.io/proxy-enable-native-sidecar",
+            Mesh::Istio => &[ISTIO_NATIVE],
+            Mesh::Linkerd => &[LINKERD_GA, LINKERD_BETA, LINKERD_ALPHA],
         }
     }
 
-    /// Every key the mesh reads the switch from.
-    fn switch_keys(self) -> &'static [&'static str] {
+    /// The keys each version of the mesh reads the switch from, in the order
+    /// it reads them: the first it finds decides.
+    fn readers(self) -> &'static [&'static [&'static str]] {
         match self {
-            Mesh::Istio => &["sidecar.istio.io/nativeSidecar"],
+            Mesh::Istio => &[&[ISTIO_NATIVE]],
             Mesh::Linkerd => &[
-                "config.linkerd.io/proxy-enable-native-sidecar",
-                "config.beta.linkerd.io/proxy-enable-native-sidecar",
-                "config.alpha.linkerd.io/proxy-enable-native-sidecar",
+                &[LINKERD_GA, LINKERD_BETA, LINKERD_ALPHA],
+                &[LINKERD_BETA, LINKERD_ALPHA],
+                &[LINKERD_ALPHA],
             ],
         }
+    }
+
+    /// A switch's value as the mesh parses it; `None` is no value (the
+    /// mesh's default): Istio compares with "true"/"false", Linkerd parses
+    /// Go booleans (`"False"`, `"0"`, `"f"` are false).
+    fn parse(self, value: &str) -> Option<bool> {
+        match self {
+            Mesh::Istio => match value.trim() {
+                "true" => Some(true),
+                "false" => Some(false),
+                _ => None,
+            },
+            Mesh::Linkerd => go_parse_bool(value),
+        }
+    }
+
+    fn switch_text(self) -> String {
+        self.switch_keys()
+            .iter()
+            .map(|key| format!("{key}: \"true\""))
+            .collect::<Vec<_>>()
+            .join(" and ")
     }
 
     /// The mesh's own, cluster-wide way to the same result.
@@ -131,7 +175,7 @@ impl Mesh {
                 if pod_says == Some("false") || namespace == Some("disabled") {
                     return None;
                 }
-                if namespace == Some("enabled") {
+                let why = if namespace == Some("enabled") {
                     Some("its namespace is labelled istio-injection=enabled".to_owned())
                 } else if let Some(revision) = seen.namespace_label("istio.io/rev").filter(|r| !r.is_empty())
                 {
@@ -142,6 +186,24 @@ impl Mesh {
                     workload
                         .label("istio.io/rev")
                         .map(|revision| format!("it is labelled istio.io/rev={revision}"))
+                };
+                // Istio before 1.27 lower-cases the value: y, yes, true, on
+                // inject and any other opts out; from 1.27 (istio#56737)
+                // only "true" and "false" count, and any other value is the
+                // namespace's default. Not knowing which runs, the reading
+                // that injects is taken, and both are said.
+                match pod_says.filter(|value| !value.is_empty()) {
+                    Some(value) if value != "true" => why.map(|why| {
+                        let before = match value.to_lowercase().as_str() {
+                            "y" | "yes" | "on" | "true" => "asks for injection",
+                            _ => "opts out",
+                        };
+                        format!(
+                            "{why}; its sidecar.istio.io/inject value {value:?} {before} before Istio 1.27, \
+                             which from 1.27 reads only \"true\" and \"false\" and falls back to the default"
+                        )
+                    }),
+                    _ => why,
                 }
             }
             Mesh::Linkerd => {
@@ -162,26 +224,28 @@ impl Mesh {
         }
     }
 
-    /// What the pod says about native injection; Linkerd also inherits it
-    /// from the namespace's annotations.
-    fn switch(self, seen: &Seen) -> Switch {
-        let read = |value: &str| match value.trim() {
-            "true" => Switch::On,
-            "false" => Switch::Off,
-            _ => Switch::Unset,
+    /// What the pod says about native injection, in every version of the
+    /// mesh; with `inherit`, Linkerd's way: each key the pod lacks is copied
+    /// from its namespace's annotations before any is read.
+    fn switch(self, seen: &Seen, inherit: bool) -> Switch {
+        let value = |key: &str| {
+            seen.workload.annotation(key).or_else(|| match self {
+                Mesh::Linkerd if inherit => seen.namespace_annotation(key),
+                _ => None,
+            })
         };
-        let from_pod = self
-            .switch_keys()
-            .iter()
-            .find_map(|key| seen.workload.annotation(key));
-        let inherited = match self {
-            Mesh::Linkerd => self
-                .switch_keys()
+        let mut everywhere = true;
+        for keys in self.readers() {
+            let read = keys
                 .iter()
-                .find_map(|key| seen.namespace_annotation(key)),
-            Mesh::Istio => None,
-        };
-        from_pod.or(inherited).map_or(Switch::Unset, read)
+                .find_map(|key| value(key).map(|v| (*key, self.parse(v))));
+            match read {
+                Some((key, Some(false))) => return Switch::Off(key),
+                Some((_, Some(true))) => {}
+                _ => everywhere = false,
+            }
+        }
+        if everywhere { Switch::On } else { Switch::Unset }
     }
 
     fn default_mode(self, compiled: &Compiled) -> Option<MeshMode> {
@@ -228,11 +292,24 @@ pub fn plan_mesh_switches(
         let Some(why) = mesh.injects(&seen) else {
             continue;
         };
-        let switch = mesh.switch(&seen);
         if converts {
+            // The pod's own word, then what the mesh will read: what this
+            // policy writes on the pod overrides its namespace's.
+            let switch = match mesh.switch(&seen, false) {
+                Switch::Off(key) => Switch::Off(key),
+                _ => mesh.switch(&seen, true),
+            };
             turn_on(mesh, switch, &why, workload, nodes, plan);
         } else {
-            predict(compiled.job_sidecars, mesh, mode, switch, &why, workload, plan);
+            predict(
+                compiled.job_sidecars,
+                mesh,
+                mode,
+                mesh.switch(&seen, true),
+                &why,
+                workload,
+                plan,
+            );
         }
     }
 }
@@ -258,8 +335,8 @@ fn read_namespace(request: &Request, cluster: &dyn Cluster, plan: &mut Plan) -> 
 
 /// `convert`: the mesh will inject; make it inject a native sidecar.
 fn turn_on(mesh: Mesh, switch: Switch, why: &str, workload: &Workload, nodes: &NodeSupport, plan: &mut Plan) {
-    let key = mesh.switch_key();
     let subject = jobs::subject(workload);
+    let switch_text = mesh.switch_text();
     let legacy = format!(
         "{} would never complete: {} will inject its proxy {:?} into it ({why}) as a regular container, which \
          keeps running after the main containers exit",
@@ -269,20 +346,23 @@ fn turn_on(mesh: Mesh, switch: Switch, why: &str, workload: &Workload, nodes: &N
     );
     match switch {
         Switch::On => {}
-        Switch::Off => plan.reject(format!(
-            "{legacy}: the annotation {key}: \"false\" asks for that. Fix: set it to \"true\" (or remove it, and \
-             this policy sets it) so that {} injects a native sidecar, stopped when the main containers are done.",
+        Switch::Off(key) => plan.reject(format!(
+            "{legacy}: the annotation {key} says false and asks for that. Fix: set it to \"true\" (or remove it, \
+             and this policy sets it) so that {} injects a native sidecar, stopped when the main containers are \
+             done.",
             mesh.name()
         )),
         Switch::Unset => match nodes.may_convert(workload) {
             Ok(()) => {
-                plan.edits.push(Edit::Set {
-                    map: under(&workload.metadata_pointer, "annotations"),
-                    key: key.to_owned(),
-                    value: Value::from("true").into(),
-                });
+                for key in mesh.switch_keys() {
+                    plan.edits.push(Edit::Set {
+                        map: under(&workload.metadata_pointer, "annotations"),
+                        key: (*key).to_owned(),
+                        value: Value::from("true").into(),
+                    });
+                }
                 plan.warn(format!(
-                    "annotation {key}: \"true\" added so that {} injects its proxy {:?} as a native sidecar and \
+                    "annotation {switch_text} added so that {} injects its proxy {:?} as a native sidecar and \
                      {subject} can complete ({why})",
                     mesh.name(),
                     mesh.proxy()
@@ -290,7 +370,7 @@ fn turn_on(mesh: Mesh, switch: Switch, why: &str, workload: &Workload, nodes: &N
                 require_supported_nodes(nodes.support, workload, plan);
             }
             Err(why_not) => plan.reject(format!(
-                "{legacy}. This policy turns on the mesh's native sidecars ({key}: \"true\"), but not here: \
+                "{legacy}. This policy turns on the mesh's native sidecars ({switch_text}), but not here: \
                  {why_not}. Fix: keep the mesh out of these pods, or run them on nodes that support native \
                  sidecars (Kubernetes >= 1.29)."
             )),
@@ -314,17 +394,17 @@ fn predict(
             "which this cluster's {} injects as a regular container unless told otherwise",
             mesh.name()
         ),
-        (_, Switch::Off) => format!("as the annotation {}: \"false\" asks", mesh.switch_key()),
+        (_, Switch::Off(key)) => format!("as the annotation {key}, which says false, asks"),
         _ => return,
     };
     let message = format!(
         "{} would never complete: {} will inject its proxy {:?} into its pods ({why}), {cause}; a regular container \
-         keeps running after the Job's containers exit. Fix: set the annotation {}: \"true\" in {}.annotations (or \
+         keeps running after the Job's containers exit. Fix: set the annotation {} in {}.annotations (or \
          {}).",
         jobs::capitalised(jobs::subject(workload)),
         mesh.name(),
         mesh.proxy(),
-        mesh.switch_key(),
+        mesh.switch_text(),
         workload.metadata_path(),
         mesh.global_switch()
     );
@@ -355,7 +435,7 @@ mod tests {
         };
         Mesh::ALL
             .into_iter()
-            .map(|mesh| (mesh, mesh.injects(&seen).is_some(), mesh.switch(&seen)))
+            .map(|mesh| (mesh, mesh.injects(&seen).is_some(), mesh.switch(&seen, true)))
             .collect()
     }
 
@@ -369,13 +449,22 @@ mod tests {
     #[case::istio_pod_opts_out_by_annotation(json!({"annotations": {"sidecar.istio.io/inject": "false"}}), json!({"labels": {"istio.io/rev": "x"}}), (false, UNSET), (false, UNSET))]
     #[case::istio_namespace_disabled(json!({"labels": {"sidecar.istio.io/inject": "true"}}), json!({"labels": {"istio-injection": "disabled"}}), (false, UNSET), (false, UNSET))]
     #[case::istio_switch_on(json!({"annotations": {"sidecar.istio.io/nativeSidecar": "true"}}), json!({"labels": {"istio-injection": "enabled"}}), (true, Switch::On), (false, UNSET))]
-    #[case::istio_switch_off(json!({"annotations": {"sidecar.istio.io/nativeSidecar": "false"}}), json!({"labels": {"istio-injection": "enabled"}}), (true, Switch::Off), (false, UNSET))]
+    #[case::istio_switch_off(json!({"annotations": {"sidecar.istio.io/nativeSidecar": "false"}}), json!({"labels": {"istio-injection": "enabled"}}), (true, Switch::Off(ISTIO_NATIVE)), (false, UNSET))]
     #[case::linkerd_namespace(json!({}), json!({"annotations": {"linkerd.io/inject": "enabled"}}), (false, UNSET), (true, UNSET))]
     #[case::linkerd_pod(json!({"annotations": {"linkerd.io/inject": "ingress"}}), json!({}), (false, UNSET), (true, UNSET))]
     #[case::linkerd_pod_opts_out(json!({"annotations": {"linkerd.io/inject": "disabled"}}), json!({"annotations": {"linkerd.io/inject": "enabled"}}), (false, UNSET), (false, UNSET))]
     #[case::linkerd_webhook_off(json!({"annotations": {"linkerd.io/inject": "enabled"}}), json!({"labels": {"config.linkerd.io/admission-webhooks": "disabled"}}), (false, UNSET), (false, UNSET))]
     #[case::linkerd_switch_inherited(json!({}), json!({"annotations": {"linkerd.io/inject": "enabled", "config.alpha.linkerd.io/proxy-enable-native-sidecar": "true"}}), (false, UNSET), (true, Switch::On))]
-    #[case::linkerd_beta_switch(json!({"annotations": {"config.beta.linkerd.io/proxy-enable-native-sidecar": "false"}}), json!({"annotations": {"linkerd.io/inject": "enabled"}}), (false, UNSET), (true, Switch::Off))]
+    #[case::linkerd_beta_switch(json!({"annotations": {"config.beta.linkerd.io/proxy-enable-native-sidecar": "false"}}), json!({"annotations": {"linkerd.io/inject": "enabled"}}), (false, UNSET), (true, Switch::Off(LINKERD_BETA)))]
+    // Linkerd copies each key the pod lacks from the namespace, then reads GA before beta before alpha.
+    #[case::linkerd_namespace_ga_over_pod_alpha(json!({"annotations": {"config.alpha.linkerd.io/proxy-enable-native-sidecar": "true"}}), json!({"annotations": {"linkerd.io/inject": "enabled", "config.linkerd.io/proxy-enable-native-sidecar": "false"}}), (false, UNSET), (true, Switch::Off(LINKERD_GA)))]
+    // Go's ParseBool: "False" and "0" are false, "1" and "T" true; anything else is no value.
+    #[case::linkerd_parse_bool_false(json!({"annotations": {"linkerd.io/inject": "enabled", "config.alpha.linkerd.io/proxy-enable-native-sidecar": "False"}}), json!({}), (false, UNSET), (true, Switch::Off(LINKERD_ALPHA)))]
+    #[case::linkerd_parse_bool_zero(json!({"annotations": {"linkerd.io/inject": "enabled", "config.alpha.linkerd.io/proxy-enable-native-sidecar": "0"}}), json!({}), (false, UNSET), (true, Switch::Off(LINKERD_ALPHA)))]
+    #[case::linkerd_parse_bool_one(json!({"annotations": {"linkerd.io/inject": "enabled", "config.alpha.linkerd.io/proxy-enable-native-sidecar": "1"}}), json!({}), (false, UNSET), (true, Switch::On))]
+    #[case::linkerd_parse_bool_garbage(json!({"annotations": {"linkerd.io/inject": "enabled", "config.alpha.linkerd.io/proxy-enable-native-sidecar": "yes"}}), json!({}), (false, UNSET), (true, UNSET))]
+    // A key older versions do not read is not on everywhere.
+    #[case::linkerd_beta_only_is_not_everywhere(json!({"annotations": {"linkerd.io/inject": "enabled", "config.beta.linkerd.io/proxy-enable-native-sidecar": "true"}}), json!({}), (false, UNSET), (true, UNSET))]
     #[case::no_mesh(json!({"labels": {"app": "report"}}), json!({"labels": {"team": "a"}}), (false, UNSET), (false, UNSET))]
     #[case::linkerd_label_is_not_read(json!({"labels": {"linkerd.io/inject": "enabled"}}), json!({}), (false, UNSET), (false, UNSET))]
     fn which_mesh_injects(
@@ -391,6 +480,37 @@ mod tests {
                 (Mesh::Linkerd, linkerd.0, linkerd.1)
             ]
         );
+    }
+
+    /// Istio before 1.27 opts a pod out with any value but y/yes/true/on;
+    /// from 1.27 only "false" does. The injecting reading is taken, both said.
+    #[rstest]
+    #[case::capitalised_false("False", Some("opts out before Istio 1.27"))]
+    #[case::yes("yes", Some("asks for injection before Istio 1.27"))]
+    #[case::exact_true("true", None)]
+    fn istio_injection_values_are_read_both_ways(#[case] value: &str, #[case] said: Option<&str>) {
+        let request = json!({"kind": {"kind": "Pod"}, "object": {"metadata": {"labels": {"sidecar.istio.io/inject": value}},
+            "spec": {"restartPolicy": "Never", "containers": [{"name": "job", "image": "x"}]}}});
+        let view = Request::from_admission_request(&request).expect("well formed");
+        let workload = view.workload().expect("well formed").expect("a pod");
+        let labels = json!({"istio-injection": "enabled"});
+        let seen = Seen {
+            workload: &workload,
+            namespace_labels: labels.as_object(),
+            namespace_annotations: None,
+        };
+        let why = Mesh::Istio.injects(&seen).expect("injected in some version");
+        assert!(
+            why.starts_with("its namespace is labelled istio-injection=enabled"),
+            "{why}"
+        );
+        match said {
+            Some(said) => assert!(
+                why.contains(said) && why.contains("from 1.27 reads only"),
+                "{why}"
+            ),
+            None => assert!(!why.contains("1.27"), "{why}"),
+        }
     }
 
     #[test]

@@ -9,7 +9,12 @@ use rstest::rstest;
 use serde_json::{Value, json};
 
 const ISTIO_SWITCH: &str = "sidecar.istio.io/nativeSidecar";
-const LINKERD_SWITCH: &str = "config.alpha.linkerd.io/proxy-enable-native-sidecar";
+/// Every key a Linkerd version reads its switch from: the policy writes all.
+const LINKERD_SWITCHES: [&str; 3] = [
+    "config.linkerd.io/proxy-enable-native-sidecar",
+    "config.beta.linkerd.io/proxy-enable-native-sidecar",
+    "config.alpha.linkerd.io/proxy-enable-native-sidecar",
+];
 
 fn settings(name: &str) -> Value {
     fixture(&format!("settings/{name}.json"))
@@ -86,7 +91,9 @@ fn the_authors_explicit_false_is_refused_with_the_fix() {
         "{message}"
     );
     assert!(
-        message.contains(&format!("the annotation {ISTIO_SWITCH}: \"false\" asks for that")),
+        message.contains(&format!(
+            "the annotation {ISTIO_SWITCH} says false and asks for that"
+        )),
         "{message}"
     );
     assert!(message.contains("Fix: set it to \"true\""), "{message}");
@@ -96,19 +103,19 @@ fn the_authors_explicit_false_is_refused_with_the_fix() {
 #[case::linkerd_namespace(
     Ok(json!({"name": "reports", "annotations": {"linkerd.io/inject": "enabled"}})),
     json!({}),
-    Some(LINKERD_SWITCH)
+    Some(&LINKERD_SWITCHES[..])
 )]
 #[case::no_mesh(Ok(json!({"name": "reports", "labels": {"team": "finance"}})), json!({}), None)]
 #[case::pod_opts_out_of_istio(istio_namespace(), json!({"sidecar.istio.io/inject": "false"}), None)]
 #[case::lookup_failed_pod_label_still_read(
     Err("namespaces \"reports\" is forbidden"),
     json!({"sidecar.istio.io/inject": "true"}),
-    Some(ISTIO_SWITCH)
+    Some(&[ISTIO_SWITCH][..])
 )]
 fn the_switch_follows_the_mesh_that_injects(
     #[case] namespace: Result<Value, &'static str>,
     #[case] labels: Value,
-    #[case] switch: Option<&str>,
+    #[case] switch: Option<&[&str]>,
 ) {
     let failed_lookup = namespace.is_err();
     let mut pod = request("pod-job-report");
@@ -125,7 +132,14 @@ fn the_switch_follows_the_mesh_that_injects(
         .map(|p| p["metadata"]["annotations"].clone())
         .unwrap_or(Value::Null);
     match switch {
-        Some(key) => assert_eq!(annotations, json!({key: "true"})),
+        Some(keys) => assert_eq!(
+            annotations,
+            Value::Object(
+                keys.iter()
+                    .map(|key| ((*key).to_owned(), json!("true")))
+                    .collect()
+            )
+        ),
         None => assert_eq!(outcome.response.mutated_object, None),
     }
     let lookup_warning = warnings(&outcome)
@@ -320,4 +334,67 @@ fn a_container_that_cannot_end_is_a_probable_sidecar(
             );
         }
     }
+}
+
+/// Linkerd copies each switch key the pod lacks from its namespace, then
+/// reads the GA key before beta before alpha, as Go booleans: a namespace's
+/// GA "false" wins over a Job template's alpha "true" (Linkerd injects a
+/// regular proxy), and a template's "False" is false.
+#[rstest]
+#[case::namespace_ga_false_over_template_alpha_true(
+    json!({"config.linkerd.io/proxy-enable-native-sidecar": "false"}),
+    json!({"config.alpha.linkerd.io/proxy-enable-native-sidecar": "true"}),
+    Some("config.linkerd.io/proxy-enable-native-sidecar")
+)]
+#[case::template_capital_false(json!({}), json!({"config.alpha.linkerd.io/proxy-enable-native-sidecar": "False"}), Some("config.alpha.linkerd.io/proxy-enable-native-sidecar"))]
+#[case::every_key_true(json!({}), json!({"config.linkerd.io/proxy-enable-native-sidecar": "true", "config.beta.linkerd.io/proxy-enable-native-sidecar": "T", "config.alpha.linkerd.io/proxy-enable-native-sidecar": "1"}), None)]
+fn linkerds_switch_is_read_with_its_precedence(
+    #[case] namespace_annotations: Value,
+    #[case] template_annotations: Value,
+    #[case] false_key: Option<&str>,
+) {
+    let mut annotations = json!({"linkerd.io/inject": "enabled"});
+    annotations
+        .as_object_mut()
+        .expect("a map")
+        .extend(namespace_annotations.as_object().cloned().unwrap_or_default());
+    let namespace = Ok(json!({"name": "reports", "annotations": annotations}));
+    let mut job = request("job-report");
+    job["object"]["spec"]["template"]["metadata"]["annotations"] = template_annotations;
+    let outcome = cluster(namespace).validate(&settings("validator-meshes"), &job);
+    match false_key {
+        Some(key) => {
+            assert!(!outcome.response.accepted, "{outcome:?}");
+            assert!(
+                message(&outcome).contains(&format!("as the annotation {key}, which says false, asks")),
+                "{outcome:?}"
+            );
+            // The fix names every key, so that each Linkerd version reads true.
+            for key in LINKERD_SWITCHES {
+                assert!(
+                    message(&outcome).contains(&format!("{key}: \"true\"")),
+                    "{outcome:?}"
+                );
+            }
+        }
+        None => assert!(outcome.response.accepted, "{outcome:?}"),
+    }
+}
+
+/// Istio 1.27 reads only "true" and "false"; before, "False" opted out. A
+/// Job template labelled "False" in an injecting namespace may be injected:
+/// refused, with both readings.
+#[test]
+fn an_istio_value_two_versions_read_differently_is_taken_as_injected() {
+    let mut job = request("job-report");
+    job["object"]["spec"]["template"]["metadata"]["labels"] = json!({"sidecar.istio.io/inject": "False"});
+    let outcome = cluster(istio_namespace()).validate(&settings("validator-meshes"), &job);
+    assert!(!outcome.response.accepted, "{outcome:?}");
+    assert!(
+        message(&outcome).contains(
+            "(its namespace is labelled istio-injection=enabled; its sidecar.istio.io/inject value \"False\" opts out \
+             before Istio 1.27, which from 1.27 reads only \"true\" and \"false\" and falls back to the default)"
+        ),
+        "{outcome:?}"
+    );
 }
