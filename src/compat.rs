@@ -46,13 +46,21 @@ enum NodeVerdict {
     Unknown(String),
 }
 
+/// What one read of the Node list tells about the pod's nodes: the verdict
+/// against `minKubeletVersion`, and the oldest kubelet among them (`Err`: why
+/// it is unknown), for the rules with a threshold of their own.
+struct Judged {
+    verdict: NodeVerdict,
+    oldest: Result<((u32, u32), String), String>,
+}
+
 /// The `nativeSupport` strategy applied to one request. Under `nodeVersion`
 /// the Node list is asked for at most once per request, and only when a
 /// decision needs it (a pod that already has its sidecars costs no lookup).
 pub struct NodeSupport<'x> {
     pub support: &'x NativeSupport,
     cluster: &'x dyn Cluster,
-    verdict: OnceCell<NodeVerdict>,
+    judged: OnceCell<Judged>,
 }
 
 impl<'x> NodeSupport<'x> {
@@ -60,15 +68,35 @@ impl<'x> NodeSupport<'x> {
         NodeSupport {
             support,
             cluster,
-            verdict: OnceCell::new(),
+            judged: OnceCell::new(),
         }
     }
 
     /// The nodes' verdict for this pod (its placement fields are the same
     /// before and after the policy's own edits).
     fn verdict(&self, spec: &PodSpec) -> &NodeVerdict {
-        self.verdict
+        &self.judged(spec).verdict
+    }
+
+    fn judged(&self, spec: &PodSpec) -> &Judged {
+        self.judged
             .get_or_init(|| judge_nodes(self.support, spec, self.cluster))
+    }
+
+    /// Whether every node this pod may run on runs kubelet `minimum` or
+    /// later, where the policy reads the nodes (`nodeVersion`, the same one
+    /// read); `Err` says why not, or why it cannot tell.
+    pub fn every_node_at_least(&self, workload: &Workload, minimum: (u32, u32)) -> Result<(), String> {
+        if self.support.strategy != Strategy::NodeVersion {
+            return Err(
+                "this policy reads the nodes only under nativeSupport.strategy: nodeVersion".to_owned(),
+            );
+        }
+        match &self.judged(&workload.spec).oldest {
+            Ok((version, _)) if *version >= minimum => Ok(()),
+            Ok((_, oldest)) => Err(oldest.clone()),
+            Err(why) => Err(why.clone()),
+        }
     }
 
     /// The mode for this pod and why, or `None` when the pod is rejected (the
@@ -147,7 +175,11 @@ fn fallback_name(support: &NativeSupport) -> &'static str {
 
 /// Judges the nodes the pod can land on: its node if bound, else the nodes its
 /// `nodeSelector` selects, else every node.
-fn judge_nodes(support: &NativeSupport, spec: &PodSpec, cluster: &dyn Cluster) -> NodeVerdict {
+fn judge_nodes(support: &NativeSupport, spec: &PodSpec, cluster: &dyn Cluster) -> Judged {
+    let unknown = |why: String| Judged {
+        verdict: NodeVerdict::Unknown(why.clone()),
+        oldest: Err(why),
+    };
     let fields = [
         "metadata.name",
         "metadata.labels",
@@ -155,7 +187,7 @@ fn judge_nodes(support: &NativeSupport, spec: &PodSpec, cluster: &dyn Cluster) -
     ];
     let nodes = match cluster.list_all("v1", "Node", &fields) {
         Ok(nodes) => nodes,
-        Err(error) => return NodeVerdict::Unknown(format!("could not list the nodes: {error}")),
+        Err(error) => return unknown(format!("could not list the nodes: {error}")),
     };
     let name_of = |node: &Value| {
         lookup(node, "/metadata/name")
@@ -177,33 +209,47 @@ fn judge_nodes(support: &NativeSupport, spec: &PodSpec, cluster: &dyn Cluster) -
         },
     };
     if judged.is_empty() {
-        return NodeVerdict::Unknown(format!("no node found among {scope}"));
+        return unknown(format!("no node found among {scope}"));
     }
     let (min_major, min_minor) = support.min_kubelet;
-    let too_old: Vec<String> = judged
-        .iter()
-        .filter_map(|node| {
-            let version = lookup(node, "/status/nodeInfo/kubeletVersion")
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            match kubelet_minor(version) {
-                Some(found) if found >= (min_major, min_minor) => None,
-                Some(_) => Some(format!("{} runs kubelet {version}", name_of(node))),
-                None => Some(format!(
-                    "{} runs an unreadable kubelet version {version:?}",
-                    name_of(node)
-                )),
-            }
-        })
-        .collect();
-    match too_old.as_slice() {
+    // The oldest readable kubelet, `(version, node, as written)`; described
+    // once, at the end.
+    let mut oldest: Option<((u32, u32), &Value, &str)> = None;
+    let mut unreadable: Option<String> = None;
+    let mut too_old = Vec::new();
+    for node in &judged {
+        let version = lookup(node, "/status/nodeInfo/kubeletVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let Some(found) = kubelet_minor(version) else {
+            let said = format!("{} runs an unreadable kubelet version {version:?}", name_of(node));
+            unreadable.get_or_insert_with(|| said.clone());
+            too_old.push(said);
+            continue;
+        };
+        if found < (min_major, min_minor) {
+            too_old.push(format!("{} runs kubelet {version}", name_of(node)));
+        }
+        if oldest.is_none_or(|(seen, ..)| found < seen) {
+            oldest = Some((found, node, version));
+        }
+    }
+    let oldest = match (unreadable, oldest) {
+        (Some(unreadable), _) => Err(unreadable),
+        (None, Some((found, node, version))) => {
+            Ok((found, format!("{} runs kubelet {version}", name_of(node))))
+        }
+        (None, None) => Err(format!("no node found among {scope}")),
+    };
+    let verdict = match too_old.as_slice() {
         [] => NodeVerdict::Supported(format!(
             "all {} of {scope} run kubelet >= {min_major}.{min_minor}",
             judged.len()
         )),
         [only] => NodeVerdict::Unsupported(only.clone()),
         [first, rest @ ..] => NodeVerdict::Unsupported(format!("{first} (and {} more nodes)", rest.len())),
-    }
+    };
+    Judged { verdict, oldest }
 }
 
 fn selects(selector: &Map<String, Value>, node: &Value) -> bool {

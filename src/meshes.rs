@@ -301,13 +301,14 @@ pub fn plan_mesh_switches(
             };
             turn_on(mesh, switch, &why, workload, nodes, plan);
         } else {
+            let switch = mesh.switch(&seen, true);
             predict(
                 compiled.job_sidecars,
-                mesh,
-                mode,
-                mesh.switch(&seen, true),
+                (mesh, mode),
+                switch,
                 &why,
                 workload,
+                nodes,
                 plan,
             );
         }
@@ -378,15 +379,20 @@ fn turn_on(mesh: Mesh, switch: Switch, why: &str, workload: &Workload, nodes: &N
     }
 }
 
-/// `reject`/`warn` at a Job or CronJob: the mesh's declared default, and the
-/// template's switch, say the proxy will be a regular container.
+/// Istio's `ENABLE_NATIVE_SIDECARS=auto` injects native sidecars where every
+/// node runs at least this kubelet (istio/istio `pkg/kube/inject`, 1.27).
+const ISTIO_AUTO_KUBELET: (u32, u32) = (1, 33);
+
+/// `reject`/`warn` at a Job or CronJob: the mesh's declared default (for
+/// `auto`, with the nodes where the policy reads them), and the template's
+/// switch, say the proxy will be a regular container.
 fn predict(
     action: JobSidecarAction,
-    mesh: Mesh,
-    mode: MeshMode,
+    (mesh, mode): (Mesh, MeshMode),
     switch: Switch,
     why: &str,
     workload: &Workload,
+    nodes: &NodeSupport,
     plan: &mut Plan,
 ) {
     let cause = match (mode, switch) {
@@ -394,6 +400,16 @@ fn predict(
             "which this cluster's {} injects as a regular container unless told otherwise",
             mesh.name()
         ),
+        (MeshMode::Auto, Switch::Unset) => match nodes.every_node_at_least(workload, ISTIO_AUTO_KUBELET) {
+            Ok(()) => return,
+            Err(why) => format!(
+                "which this cluster's {} (ENABLE_NATIVE_SIDECARS=auto) injects as a native sidecar only where every \
+                 node runs kubelet {}.{} or later, not here: {why}",
+                mesh.name(),
+                ISTIO_AUTO_KUBELET.0,
+                ISTIO_AUTO_KUBELET.1
+            ),
+        },
         (_, Switch::Off(key)) => format!("as the annotation {key}, which says false, asks"),
         _ => return,
     };

@@ -8,8 +8,8 @@ use serde_json::{Map, Value};
 
 use super::checks::{entry_names, fault, kubelet_minor, label_key, label_value, text, universal_ready};
 use super::{
-    AppContainers, EndlessAction, JobSidecarAction, JobSidecarsSettings, MeshDefaults, NativeSupportSettings,
-    SettingsError, SidecarTemplate, Strategy, StrippedAction, WhenUnsupported,
+    AppContainers, EndlessAction, JobSidecarAction, JobSidecarsSettings, MeshDefaults, MeshMode,
+    NativeSupportSettings, SettingsError, SidecarTemplate, Strategy, StrippedAction, WhenUnsupported,
 };
 use crate::image::repository;
 use crate::path::Path;
@@ -96,6 +96,16 @@ pub(super) fn native_support(settings: &NativeSupportSettings) -> Result<NativeS
         label_requirement: serde_json::json!({
         "key": settings.node_label.key, "operator": "In", "values": [settings.node_label.value]}),
     })
+}
+
+pub(super) fn meshes(meshes: MeshDefaults) -> Result<MeshDefaults, SettingsError> {
+    if meshes.linkerd == Some(MeshMode::Auto) {
+        return Err(fault(
+            "jobSidecars.meshes.linkerd",
+            "auto is Istio's ENABLE_NATIVE_SIDECARS mode; Linkerd injects legacy or native",
+        ));
+    }
+    Ok(meshes)
 }
 
 pub(super) fn owner_kinds(jobs: &JobSidecarsSettings) -> Result<Vec<String>, SettingsError> {

@@ -185,6 +185,9 @@ pub enum MeshMode {
     Legacy,
     /// As a native sidecar.
     Native,
+    /// Istio's `ENABLE_NATIVE_SIDECARS=auto`, its default from 1.27: native
+    /// where every node the pod may run on runs kubelet 1.33 or later.
+    Auto,
 }
 
 /// What to do with a container whose command line cannot end: a heuristic,
@@ -318,7 +321,7 @@ impl Settings {
             allow_opt_out: self.allow_opt_out,
             templates: compiled::templates(self.sidecars, &native_support, handshake_seconds)?,
             job_sidecars: self.job_sidecars.action,
-            meshes: self.job_sidecars.meshes,
+            meshes: compiled::meshes(self.job_sidecars.meshes)?,
             endless_commands: self.job_sidecars.endless_commands,
             owner_kinds: compiled::owner_kinds(&self.job_sidecars)?,
             stripped: self.stripped_restart_policy.action,

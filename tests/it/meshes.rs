@@ -398,3 +398,65 @@ fn an_istio_value_two_versions_read_differently_is_taken_as_injected() {
         "{outcome:?}"
     );
 }
+
+/// Istio 1.27's `ENABLE_NATIVE_SIDECARS=auto`, declared `auto`: native where
+/// every node the pods may run on runs kubelet 1.33 or later, told from the
+/// Node list the policy reads under `nodeVersion` (the same one read); where
+/// it reads none, it cannot tell and says so.
+#[rstest]
+#[case::every_node_new(&["v1.33.1", "v1.34.0-eks-1"], "nodeVersion", None)]
+#[case::one_node_old(&["v1.33.1", "v1.32.4"], "nodeVersion", Some("not here: node-1 runs kubelet v1.32.4"))]
+#[case::nodes_not_read(&["v1.33.1"], "assume", Some("not here: this policy reads the nodes only under nativeSupport.strategy: nodeVersion"))]
+fn istios_auto_mode_is_predicted_from_the_nodes(
+    #[case] kubelets: &[&str],
+    #[case] strategy: &str,
+    #[case] refused: Option<&str>,
+) {
+    let nodes: Vec<Value> = kubelets
+        .iter()
+        .enumerate()
+        .map(|(i, version)| {
+            json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": format!("node-{i}")},
+                                   "status": {"nodeInfo": {"kubeletVersion": version}}})
+        })
+        .collect();
+    let policy =
+        Policy::with_cluster(
+            move |operation, request| match (operation, request["kind"].as_str()) {
+                ("get_resource", Some("Namespace")) => Ok(json!({"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": "reports", "labels": {"istio-injection": "enabled"}}})),
+                ("list_resources_all", Some("Node")) => {
+                    Ok(json!({"apiVersion": "v1", "kind": "NodeList", "items": nodes}))
+                }
+                _ => Err(format!("unexpected {operation} {request}")),
+            },
+        );
+    let settings = json!({"mutate": false, "jobSidecars": {"action": "reject", "meshes": {"istio": "auto"}},
+                          "nativeSupport": {"strategy": strategy}});
+    let outcome = policy.validate(&settings, &request("job-report"));
+    match refused {
+        None => assert!(outcome.response.accepted, "{outcome:?}"),
+        Some(said) => {
+            assert!(!outcome.response.accepted, "{outcome:?}");
+            assert!(
+                message(&outcome).contains(&format!(
+                    "which this cluster's Istio (ENABLE_NATIVE_SIDECARS=auto) injects as a native sidecar only \
+                     where every node runs kubelet 1.33 or later, {said}"
+                )),
+                "{outcome:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn auto_is_istios_mode_only() {
+    let verdict = Policy::new().validate_settings(&json!({"jobSidecars": {"meshes": {"linkerd": "auto"}}}));
+    assert!(!verdict.valid);
+    assert!(
+        verdict
+            .message
+            .unwrap_or_default()
+            .contains("jobSidecars.meshes.linkerd: auto is Istio's")
+    );
+}
