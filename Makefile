@@ -14,7 +14,10 @@ WEB_WASM := target/wasm32-unknown-unknown/release/native_sidecar_policy.wasm
 PLAYGROUND_PKG := playground/pkg/native_sidecar_policy.js
 PLAYGROUND_PORT ?= 8080
 
-.PHONY: setup setup-wasm setup-targets wasm run check check-steps test test-steps e2e-tests lint fmt bump-version fuzz-smoke bench clean \
+# A recipe that fails leaves no half-written target behind (artifacthub-pkg.yml).
+.DELETE_ON_ERROR:
+
+.PHONY: setup setup-wasm setup-targets wasm run check check-steps bless test test-steps e2e-tests lint fmt bump-version fuzz-smoke bench clean \
 	playground playground-build playground-test gatekeeper
 
 # What `make run` needs: the module's target, nothing else.
@@ -58,9 +61,18 @@ check:
 	@start=$$(date +%s); $(MAKE) --no-print-directory check-steps && \
 	  echo "make check: passed in $$(( $$(date +%s) - start )) s"
 
-check-steps: setup-targets lint
-	cargo build --locked --target wasm32-wasip1 --profile check-module --lib
+check-steps: setup-targets lint $(CHECK_WASM)
+	@command -v busybox >/dev/null || echo "busybox is not installed: the shim tests SKIP their busybox cases (make setup installs it)"
 	POLICY_WASM=$(CHECK_WASM) cargo test --locked -- --test-threads=8 --skip playground::
+
+$(CHECK_WASM): setup-wasm $(shell find src -type f) Cargo.toml Cargo.lock
+	cargo build --locked --target wasm32-wasip1 --profile check-module --lib
+
+# Rewrites the golden files (tests/golden) from the current code: the module
+# is rebuilt first, so that they never record an older build's answers.
+# Review the result with `git diff tests/golden`.
+bless: $(CHECK_WASM)
+	POLICY_WASM=$(CHECK_WASM) BLESS=1 cargo test --locked --test it golden
 
 # Every test: lints, unit tests, the module under wasmtime (and beside the
 # playground's build), the playground in Node and Chromium, then the e2e suite.
@@ -139,7 +151,7 @@ bump-version:
 # both builds: the waPC module and the playground.
 lint:
 	cargo fmt --all -- --check
-	cargo clippy --locked --lib -- -D warnings
+	cargo clippy --locked --all-targets -- -D warnings
 	cargo clippy --locked --lib --target wasm32-unknown-unknown --no-default-features --features web -- -D warnings
 
 fmt:

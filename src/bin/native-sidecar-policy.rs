@@ -113,7 +113,7 @@ Exit codes: 0 ready; 1 something blocks adoption; 2 the command line or an input
     #[derive(clap::Args)]
     #[command(after_help = "Example:
   native-sidecar-policy gatekeeper --settings policies/validator.yaml --out gatekeeper
-  kubectl apply -k gatekeeper
+  kubectl apply -k gatekeeper/job-sidecars -k gatekeeper/stripped-restart-policy
 
 Exit codes: 0 written; 1 a setting Gatekeeper cannot express; 2 the command line or an input cannot be read.")]
     struct Gatekeeper {
@@ -189,6 +189,9 @@ Exit codes: 0 written; 1 a setting Gatekeeper cannot express; 2 the command line
                 return ExitCode::from(1);
             }
         };
+        if let Err(problem) = remove_stale(&options.out, &generated) {
+            return failed(&problem);
+        }
         for (path, document) in &generated.files {
             if let Err(problem) = write_yaml(&options.out.join(path), document) {
                 return failed(&problem);
@@ -198,6 +201,36 @@ Exit codes: 0 written; 1 a setting Gatekeeper cannot express; 2 the command line
             println!("difference: {difference}");
         }
         ExitCode::SUCCESS
+    }
+
+    /// The YAML files an earlier run wrote under DIR's generated folders that
+    /// these settings no longer generate (a `mutation/` folder once the
+    /// settings inject nothing): removed, so that `kubectl apply` of a folder
+    /// applies what the settings say. Nothing else under DIR is touched.
+    fn remove_stale(
+        out: &Path,
+        generated: &native_sidecar_policy::gatekeeper::Generated,
+    ) -> Result<(), String> {
+        let wanted: Vec<PathBuf> = generated.files.iter().map(|(path, _)| out.join(path)).collect();
+        let mut folders: Vec<PathBuf> = native_sidecar_policy::gatekeeper::FOLDERS
+            .iter()
+            .map(|f| out.join(f))
+            .collect();
+        while let Some(dir) = folders.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries {
+                let path = entry.map_err(|e| format!("{}: {e}", dir.display()))?.path();
+                if path.is_dir() {
+                    folders.push(path);
+                } else if path.extension().is_some_and(|ext| ext == "yaml") && !wanted.contains(&path) {
+                    std::fs::remove_file(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+                    println!("removed {}", path.display());
+                }
+            }
+        }
+        Ok(())
     }
 
     fn write_yaml(file: &Path, document: &Value) -> Result<(), String> {
@@ -257,6 +290,11 @@ Exit codes: 0 written; 1 a setting Gatekeeper cannot express; 2 the command line
         let mut nodes = Vec::new();
         for entry in std::fs::read_dir(dir).map_err(|e| e.to_string())? {
             let file = entry.map_err(|e| e.to_string())?.path();
+            // Only the <node>.txt files: an editor's swap file or a folder
+            // beside them is no node.
+            if !file.is_file() || file.extension().is_none_or(|ext| ext != "txt") {
+                continue;
+            }
             let name = file
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())

@@ -20,6 +20,14 @@ use crate::settings::Settings;
 use crate::stripped::LAST_APPLIED;
 use crate::template::{MARKER_ENV, ONE_SHOT_KEY, STATUS_KEY};
 
+/// Every folder the generator writes into, under its output directory.
+pub const FOLDERS: [&str; 4] = [
+    validation::RULE_FOLDERS[0],
+    validation::RULE_FOLDERS[1],
+    validation::RULE_FOLDERS[2],
+    mutation::MUTATION_DIR,
+];
+
 /// What the generator writes.
 #[derive(Debug, Default)]
 pub struct Generated {

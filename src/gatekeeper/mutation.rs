@@ -10,6 +10,9 @@
 
 use serde_json::{Value, json};
 
+/// The folder the mutators are written into.
+pub(super) const MUTATION_DIR: &str = "mutation";
+
 use super::{EXCLUDED_NAMESPACES, Generated};
 use crate::settings::{Compiled, Settings, Strategy};
 use crate::template::{INJECT_KEY, Injection, Position, STATUS_KEY, Template};
@@ -114,7 +117,7 @@ fn mutators(index: usize, template: &Template, selector: Option<&Value>, out: &m
             "assign": {"value": value},
         });
         out.files.push((
-            format!("mutation/{name}.yaml"),
+            format!("{MUTATION_DIR}/{name}.yaml"),
             mutator("Assign", &name, selector, location, parameters),
         ));
     };

@@ -20,6 +20,9 @@ struct Rule {
     description: &'static str,
 }
 
+/// The folders the rules are written into.
+pub(super) const RULE_FOLDERS: [&str; 3] = [JOB_SIDECARS.directory, STRIPPED.directory, VAP_DIR];
+
 const JOB_SIDECARS: Rule = Rule {
     directory: "job-sidecars",
     kind: "NativeSidecarJobSidecars",

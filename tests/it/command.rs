@@ -58,10 +58,20 @@ fn each_subcommand_has_help_with_an_example(#[case] subcommand: &str, #[case] op
             assert!(out.contains(option), "{args:?}: {option} in {out}");
         }
         if args[1] != "-h" {
+            // An example section whose lines run the subcommand, after the options.
+            let examples = out
+                .split_once("\nExample")
+                .map(|(_, rest)| rest)
+                .unwrap_or_else(|| panic!("{args:?}: no example in {out}"));
             assert!(
-                out.contains(&format!("native-sidecar-policy {subcommand} ")),
-                "an example: {out}"
+                examples
+                    .lines()
+                    .any(|line| line.starts_with(&format!("  native-sidecar-policy {subcommand} "))),
+                "{args:?}: {examples}"
             );
+            if subcommand != "completions" {
+                assert!(examples.contains("Exit codes: 0 "), "{args:?}: {examples}");
+            }
         }
     }
 }
@@ -108,4 +118,77 @@ fn completions_for_each_shell(#[values("bash", "zsh", "fish", "powershell", "elv
     for word in ["readiness", "gatekeeper", "kubectl-version", "node-metrics"] {
         assert!(out.contains(word), "{shell}: {word}");
     }
+}
+
+/// The command writes Gatekeeper's folders afresh: files an earlier run wrote
+/// that these settings no longer generate go (a `kubectl apply` of the folder
+/// would apply them), anything else in the directory stays.
+#[test]
+fn gatekeeper_removes_what_it_no_longer_generates() {
+    let out = std::env::temp_dir().join(format!("native-sidecar-stale-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let out_arg = out.to_string_lossy().into_owned();
+    let injector = [
+        "gatekeeper",
+        "--settings",
+        "tests/fixtures/settings/gatekeeper-injector.json",
+        "--out",
+    ];
+    let (code, _, err) = run(&[&injector[..], &[out_arg.as_str()]].concat());
+    assert_eq!(code, 0, "{err}");
+    let mutators = out.join("mutation");
+    assert!(std::fs::read_dir(&mutators).expect("mutators written").count() > 0);
+    std::fs::write(out.join("notes.txt"), "mine").expect("write");
+
+    let (code, printed, err) = run(&[
+        "gatekeeper",
+        "--settings",
+        "policies/validator.yaml",
+        "--out",
+        &out_arg,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(printed.contains("removed "), "{printed}");
+    let left: Vec<_> = std::fs::read_dir(&mutators)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+    assert!(out.join("notes.txt").exists(), "not the command's to remove");
+    assert!(out.join("job-sidecars/template.yaml").exists());
+    std::fs::remove_dir_all(&out).expect("cleaned up");
+}
+
+/// A node-metrics directory holds `<node>.txt` files: a stray file or folder
+/// beside them is no node (an editor's swap file once became one, and turned
+/// the report's strategy).
+#[test]
+fn readiness_reads_only_the_node_metrics_files() {
+    let dir = std::env::temp_dir().join(format!("native-sidecar-node-metrics-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("old")).expect("mkdir");
+    std::fs::write(
+        dir.join("pool-a-1.txt"),
+        "kubernetes_feature_enabled{name=\"SidecarContainers\",stage=\"\"} 1\n",
+    )
+    .expect("write");
+    let report = |dir: &std::path::Path| {
+        let (code, out, err) = run(&[
+            "readiness",
+            "--node-metrics",
+            &dir.to_string_lossy(),
+            "--output",
+            "json",
+        ]);
+        assert!(code == 0 || code == 1, "{err}");
+        out
+    };
+    let clean = report(&dir);
+    std::fs::write(
+        dir.join(".notes.swp"),
+        "kubernetes_feature_enabled{name=\"SidecarContainers\",stage=\"BETA\"} 0\n",
+    )
+    .expect("write");
+    assert_eq!(report(&dir), clean);
+    assert!(!clean.contains(".notes"), "{clean}");
+    std::fs::remove_dir_all(&dir).expect("cleaned up");
 }

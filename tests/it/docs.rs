@@ -12,6 +12,8 @@ use regex::Regex;
 /// Where the README's links into the repository point, so that they work on
 /// Artifact Hub too.
 const REPOSITORY_BLOB: &str = "https://github.com/native-sidecar-policy/native-sidecar-policy/blob/main/";
+/// The same repository's folders.
+const REPOSITORY_TREE: &str = "https://github.com/native-sidecar-policy/native-sidecar-policy/tree/main/";
 const README_MAX_LINES: usize = 300;
 
 fn root() -> PathBuf {
@@ -97,33 +99,38 @@ fn normalised(path: &Path) -> PathBuf {
 }
 
 /// Every link of `page` into the repository: `(link as written, file
-/// relative to the root, anchor)`.
+/// relative to the root, anchor)`. Markdown links (a destination may follow
+/// `](` on the next line), reference definitions and HTML `href`s.
 fn repository_links(page: &Path, text: &str) -> Vec<(String, PathBuf, Option<String>)> {
     let inline = Regex::new(r#"\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)"#).expect("regex");
-    let reference = Regex::new(r"^\s*\[[^\]]+\]:\s*<?(\S+?)>?(?:\s.*)?$").expect("regex");
+    let reference = Regex::new(r"(?m)^\s*\[[^\]]+\]:\s*<?(\S+?)>?(?:\s.*)?$").expect("regex");
+    let html = Regex::new(r#"href="([^"]+)""#).expect("regex");
     let here = page.parent().unwrap_or(Path::new(""));
+    let prose = prose(text).join("\n");
+    let targets = inline
+        .captures_iter(&prose)
+        .chain(reference.captures_iter(&prose))
+        .chain(html.captures_iter(&prose))
+        .map(|captures| captures[1].to_owned());
     let mut links = Vec::new();
-    for line in prose(text) {
-        let targets = inline
-            .captures_iter(line)
-            .chain(reference.captures_iter(line))
-            .map(|captures| captures[1].to_owned());
-        for target in targets {
-            let (file, anchor) = match target.split_once('#') {
-                Some((file, anchor)) => (file.to_owned(), Some(anchor.to_owned())),
-                None => (target.clone(), None),
-            };
-            let file = if let Some(in_repository) = file.strip_prefix(REPOSITORY_BLOB) {
-                PathBuf::from(in_repository)
-            } else if file.contains("://") || file.starts_with("mailto:") {
-                continue;
-            } else if file.is_empty() {
-                page.to_path_buf()
-            } else {
-                normalised(&here.join(&file))
-            };
-            links.push((target, file, anchor));
-        }
+    for target in targets {
+        let (file, anchor) = match target.split_once('#') {
+            Some((file, anchor)) => (file.to_owned(), Some(anchor.to_owned())),
+            None => (target.clone(), None),
+        };
+        let in_repository = file
+            .strip_prefix(REPOSITORY_BLOB)
+            .or_else(|| file.strip_prefix(REPOSITORY_TREE));
+        let file = if let Some(in_repository) = in_repository {
+            normalised(Path::new(in_repository))
+        } else if file.contains("://") || file.starts_with("mailto:") {
+            continue;
+        } else if file.is_empty() {
+            page.to_path_buf()
+        } else {
+            normalised(&here.join(&file))
+        };
+        links.push((target, file, anchor));
     }
     links
 }
@@ -135,7 +142,8 @@ fn every_link_into_the_repository_names_a_file_and_heading_that_exist() {
         let text = std::fs::read_to_string(root().join(&page)).expect("a page");
         for (link, file, anchor) in repository_links(&page, &text) {
             let path = root().join(&file);
-            if file.starts_with("..") || !path.exists() {
+            // Out of the repository (`..` left after resolving), or missing.
+            if file.components().any(|part| part == Component::ParentDir) || !path.exists() {
                 broken.push(format!("{}: {link}: no file {}", page.display(), file.display()));
                 continue;
             }
@@ -167,7 +175,11 @@ fn the_readme_is_short_and_its_links_work_outside_the_repository() {
     let relative: Vec<String> = repository_links(Path::new("README.md"), &readme)
         .into_iter()
         .map(|(link, _, _)| link)
-        .filter(|link| !link.starts_with(REPOSITORY_BLOB) && !link.starts_with('#'))
+        .filter(|link| {
+            ![REPOSITORY_BLOB, REPOSITORY_TREE, "#"]
+                .iter()
+                .any(|prefix| link.starts_with(prefix))
+        })
         .collect();
     assert!(
         relative.is_empty(),
@@ -197,7 +209,10 @@ fn anchors_follow_githubs_rule() {
     );
     let links = repository_links(
         Path::new("docs/injection.md"),
-        "see [a](../README.md#x), [b](settings.md), [c](https://example.com/a.md), [d](#local)\n[e]: ./jobs.md\n",
+        "see [a](../README.md#x), [b](settings.md), [c](https://example.com/a.md), [d](#local)\n[e]: ./jobs.md\n\
+         a [split](\nsettings.md#s), <a href=\"../x.md\">x</a>, \
+         [up](https://github.com/native-sidecar-policy/native-sidecar-policy/blob/main/docs/../../shared/f.md), \
+         [tree](https://github.com/native-sidecar-policy/native-sidecar-policy/tree/main/policies)\n",
     );
     let files: Vec<(PathBuf, Option<String>)> = links
         .into_iter()
@@ -209,7 +224,11 @@ fn anchors_follow_githubs_rule() {
             (PathBuf::from("README.md"), Some("x".to_owned())),
             (PathBuf::from("docs/settings.md"), None),
             (PathBuf::from("docs/injection.md"), Some("local".to_owned())),
+            (PathBuf::from("docs/settings.md"), Some("s".to_owned())),
+            (PathBuf::from("../shared/f.md"), None),
+            (PathBuf::from("policies"), None),
             (PathBuf::from("docs/jobs.md"), None),
+            (PathBuf::from("x.md"), None),
         ]
     );
 }

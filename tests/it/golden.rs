@@ -3,8 +3,9 @@
 //! verdict, message, warnings, the JSON Patch the host derives and the
 //! status annotation it writes), one reviewable file each under
 //! `tests/golden/<settings>/<request>.yaml`. A change of behaviour is a diff
-//! of those files: `BLESS=1 cargo test golden` rewrites them (and removes
-//! the files of pairs that no longer exist), for review with `git diff`.
+//! of those files: `make bless` rebuilds the module and rewrites them with
+//! `BLESS=1` (removing the files of pairs that no longer exist), for review
+//! with `git diff`.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -43,7 +44,7 @@ fn render(settings: &str, request: &str, outcome: &Outcome) -> String {
         ("auditAnnotations", json!(response.audit_annotations)),
     ];
     let mut text =
-        format!("# settings/{settings} on requests/{request} (tests/it/golden.rs; BLESS=1 rewrites)\n");
+        format!("# settings/{settings} on requests/{request} (tests/it/golden.rs; make bless rewrites)\n");
     for (key, value) in document {
         if value.is_null() {
             continue;
@@ -97,12 +98,12 @@ fn every_settings_and_request_pair_matches_its_golden_file() {
     }
     assert!(
         stale.is_empty(),
-        "golden files of no fixture pair (BLESS=1 removes them): {stale:#?}"
+        "golden files of no fixture pair (make bless removes them): {stale:#?}"
     );
     assert!(
         differ.is_empty(),
         "{} golden files differ from what the module answers now; if the change is meant, \
-         BLESS=1 cargo test golden and review git diff tests/golden. Now:\n{}",
+         make bless and review git diff tests/golden. Now:\n{}",
         differ.len(),
         differ.iter().take(3).cloned().collect::<Vec<_>>().join("\n")
     );

@@ -39,14 +39,32 @@ fn bad_settings_are_refused_at_load(#[case] settings: Value, #[case] expected: &
 
 /// The pod carries fields k8s-openapi 0.28 does not know, at every level: the
 /// patch the host derives must keep them all. What it adds, exactly, is the
-/// golden file tests/golden/injector/pod-create-unknown-fields.yaml (and
-/// pod-create-plain.yaml for a pod without init containers: add operations only).
+/// golden file tests/golden/injector/pod-create-unknown-fields.yaml.
 #[test]
 fn injection_keeps_every_field() {
     let request = fixture("requests/pod-create-unknown-fields.json");
     let outcome = Policy::new().validate(&injector(), &request);
     assert!(outcome.response.accepted);
     assert_nothing_lost(&request["object"], outcome.patched.as_ref().expect("mutated"));
+}
+
+/// Into a pod without init containers, injection only adds: every operation
+/// of the host's patch is an `add` (where init containers exist, the host's
+/// diff of the shifted list also replaces and removes), and a pod that takes
+/// every template gets no warning. The exact patch is
+/// tests/golden/injector/pod-create-plain.yaml.
+#[test]
+fn injection_into_a_pod_without_init_containers_only_adds() {
+    let outcome = Policy::new().validate(&injector(), &fixture("requests/pod-create-plain.json"));
+    assert_eq!(outcome.response.warnings, None);
+    let patch = serde_json::to_value(outcome.patch.expect("a patch")).expect("JSON");
+    let ops: Vec<&str> = patch
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|op| op["op"].as_str())
+        .collect();
+    assert!(!ops.is_empty() && ops.iter().all(|op| *op == "add"), "{ops:?}");
 }
 
 #[rstest]

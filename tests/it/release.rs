@@ -50,6 +50,18 @@ fn versions_agree() {
         json!([{"name": "policy", "image": image}])
     );
     let module = format!("registry://{image}");
+    // The README, Artifact Hub's page and the one kwctl embeds, pulls the
+    // current release.
+    let readme =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("README.md")).expect("README");
+    let pulled: Vec<&str> = readme
+        .split_whitespace()
+        .filter(|word| word.starts_with("registry://"))
+        .collect();
+    assert!(!pulled.is_empty(), "README.md pulls no module");
+    for word in pulled {
+        assert_eq!(word, module, "README.md");
+    }
     for manifest in
         std::fs::read_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("policies")).expect("policies/")
     {

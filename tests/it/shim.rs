@@ -1,7 +1,9 @@
 //! The universal injector's shim (src/shim.sh), run under real shells, with
 //! this test playing the kubelet: it starts the two copies the way a kubelet
 //! with, or without, native sidecar support would, and checks that exactly one
-//! of them runs the sidecar.
+//! of them runs the sidecar. It watches the copies through /proc (Linux):
+//! each step waits for a condition (a copy exited, exec'd its long sleep,
+//! waits in its loop, claimed the sidecar), never for a fixed time.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -11,7 +13,8 @@ use std::time::{Duration, Instant};
 use rstest::rstest;
 
 const SHIM: &str = include_str!("../../src/shim.sh");
-/// What the regular copy waits for the native one, in these tests.
+/// What the regular copy waits for the native one, in these tests: the
+/// restarts that must land inside it wait on conditions, not on time.
 const WAIT_SECONDS: u64 = 3;
 /// The longest a copy may take to settle on a loaded machine: a deadline for
 /// a condition, never a delay the tests sit out.
@@ -119,6 +122,20 @@ impl Pod {
         read(&self.dir.join("ran")).lines().map(str::to_owned).collect()
     }
 
+    /// Waits until copy `index` is in its wait loop: it found no owner and
+    /// sleeps before looking again (a `sleep` child of its shell).
+    fn waiting(&self, index: usize) {
+        let shell = self.children[index].id().to_string();
+        let deadline = Instant::now() + SETTLE_DEADLINE;
+        while !children_of(&shell)
+            .iter()
+            .any(|cmdline| cmdline.starts_with(b"sleep\0"))
+        {
+            assert!(Instant::now() < deadline, "copy {index} never waited");
+            sleep(POLL);
+        }
+    }
+
     /// Waits until `role` owns the sidecar (the shim's claim names it).
     fn owned_by(&self, role: &str) {
         let deadline = Instant::now() + SETTLE_DEADLINE;
@@ -128,6 +145,24 @@ impl Pod {
             sleep(POLL);
         }
     }
+}
+
+/// The command lines of the processes whose parent is `pid` (/proc/*/stat's
+/// fourth field, after the parenthesised command name).
+fn children_of(pid: &str) -> Vec<Vec<u8>> {
+    let Ok(processes) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    processes
+        .flatten()
+        .filter(|entry| {
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            stat.rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .is_some_and(|parent| parent == pid)
+        })
+        .map(|entry| std::fs::read(entry.path().join("cmdline")).unwrap_or_default())
+        .collect()
 }
 
 /// How a copy of the sidecar ended up.
@@ -165,8 +200,8 @@ fn read(path: &Path) -> String {
 enum Restart {
     /// At once.
     First,
-    /// After the regular copy has read the claim at least once: a scenario's
-    /// delay, well inside the regular copy's wait.
+    /// After the regular copy has read the claim at least once and waits
+    /// (a condition the test waits on).
     WhileTheRegularCopyWaits,
     /// After the regular copy stopped waiting and claimed the sidecar: a
     /// condition the test waits on.
@@ -195,7 +230,7 @@ fn native_supported(#[case] shell_name: &str, #[case] restart: Restart) {
     let regular = pod.start("legacy");
     match restart {
         Restart::First => {}
-        Restart::WhileTheRegularCopyWaits => sleep(Duration::from_millis(1200)),
+        Restart::WhileTheRegularCopyWaits => pod.waiting(regular),
         Restart::AfterTheWait => pod.owned_by("legacy"),
     }
     let restarted = pod.start("native");
