@@ -225,74 +225,83 @@ fn the_namespaced_policy_does_what_its_comment_says() {
     }
 }
 
+/// Every sidecar template of the shipped policies, with where it is (`file: "name"`).
+fn sample_templates() -> Vec<(String, Value)> {
+    policies()
+        .into_iter()
+        .flat_map(|(file, manifest)| {
+            let templates = manifest["spec"]["settings"]["sidecars"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            templates
+                .into_iter()
+                .map(move |template| (format!("{file}: {}", template["name"]), template))
+        })
+        .collect()
+}
+
 /// Operators copy the sample templates: each passes the `restricted` Pod
 /// Security Standard (Kubernetes docs, "Pod Security Standards"), container
 /// by container.
 #[test]
 fn sample_sidecar_templates_pass_the_restricted_pod_security_standard() {
     let mut checked = 0;
-    for (file, manifest) in policies() {
-        for template in manifest["spec"]["settings"]["sidecars"]
-            .as_array()
-            .into_iter()
-            .flatten()
-        {
-            let container = &template["container"];
-            let context = &container["securityContext"];
-            let at = format!("{file}: {}", template["name"]);
-            assert_eq!(context["allowPrivilegeEscalation"], false, "{at}");
-            assert_eq!(context["runAsNonRoot"], true, "{at}");
-            assert_ne!(context["runAsUser"], 0, "{at}");
-            assert_ne!(context["privileged"], true, "{at}");
+    for (at, template) in sample_templates() {
+        let container = &template["container"];
+        let context = &container["securityContext"];
+        assert_eq!(context["allowPrivilegeEscalation"], false, "{at}");
+        assert_eq!(context["runAsNonRoot"], true, "{at}");
+        assert_ne!(context["runAsUser"], 0, "{at}");
+        assert_ne!(context["privileged"], true, "{at}");
+        assert!(
+            context["capabilities"]["drop"]
+                .as_array()
+                .is_some_and(|d| d.contains(&"ALL".into())),
+            "{at}: drops ALL capabilities"
+        );
+        assert!(
+            context["capabilities"]["add"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .all(|c| c == "NET_BIND_SERVICE"),
+            "{at}"
+        );
+        assert!(
+            matches!(
+                context["seccompProfile"]["type"].as_str(),
+                Some("RuntimeDefault" | "Localhost")
+            ),
+            "{at}: seccompProfile"
+        );
+        assert!(
+            container["ports"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .all(|p| p.get("hostPort").is_none()),
+            "{at}: no hostPort"
+        );
+        for volume in template["volumes"].as_array().into_iter().flatten() {
+            let allowed = [
+                "name",
+                "configMap",
+                "csi",
+                "downwardAPI",
+                "emptyDir",
+                "ephemeral",
+                "persistentVolumeClaim",
+                "projected",
+                "secret",
+            ];
+            let kinds = volume.as_object().expect("a volume");
             assert!(
-                context["capabilities"]["drop"]
-                    .as_array()
-                    .is_some_and(|d| d.contains(&"ALL".into())),
-                "{at}: drops ALL capabilities"
+                kinds.keys().all(|k| allowed.contains(&k.as_str())),
+                "{at}: volume {volume}"
             );
-            assert!(
-                context["capabilities"]["add"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .all(|c| c == "NET_BIND_SERVICE"),
-                "{at}"
-            );
-            assert!(
-                matches!(
-                    context["seccompProfile"]["type"].as_str(),
-                    Some("RuntimeDefault" | "Localhost")
-                ),
-                "{at}: seccompProfile"
-            );
-            assert!(
-                container["ports"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .all(|p| p.get("hostPort").is_none()),
-                "{at}: no hostPort"
-            );
-            for volume in template["volumes"].as_array().into_iter().flatten() {
-                let allowed = [
-                    "name",
-                    "configMap",
-                    "csi",
-                    "downwardAPI",
-                    "emptyDir",
-                    "ephemeral",
-                    "persistentVolumeClaim",
-                    "projected",
-                    "secret",
-                ];
-                let kinds = volume.as_object().expect("a volume");
-                assert!(
-                    kinds.keys().all(|k| allowed.contains(&k.as_str())),
-                    "{at}: volume {volume}"
-                );
-            }
-            checked += 1;
         }
+        checked += 1;
     }
     assert!(checked >= 2, "the shipped injectors' templates were checked");
 }
@@ -317,61 +326,54 @@ const FLUENT_BIT_ENDPOINTS: [&str; 4] = [
 #[test]
 fn sample_sidecar_templates_start_and_fit_a_limit_range() {
     let mut checked = 0;
-    for (file, manifest) in policies() {
-        for template in manifest["spec"]["settings"]["sidecars"]
+    for (at, template) in sample_templates() {
+        let container = &template["container"];
+        for resource in ["cpu", "memory"] {
+            assert!(
+                container["resources"]["limits"][resource].is_string(),
+                "{at}: limits.{resource}"
+            );
+        }
+        if !container["image"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("fluent-bit")
+        {
+            continue;
+        }
+        let args: Vec<&str> = container["args"]
             .as_array()
             .into_iter()
             .flatten()
-        {
-            let container = &template["container"];
-            let at = format!("{file}: {}", template["name"]);
-            for resource in ["cpu", "memory"] {
+            .filter_map(Value::as_str)
+            .collect();
+        let mounts: Vec<&str> = container["volumeMounts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m["mountPath"].as_str())
+            .collect();
+        for (i, arg) in args.iter().enumerate() {
+            let config = match arg.strip_prefix("--config=") {
+                Some(path) => Some(path),
+                None if *arg == "-c" || *arg == "--config" => args.get(i + 1).copied(),
+                None => None,
+            };
+            if let Some(config) = config {
                 assert!(
-                    container["resources"]["limits"][resource].is_string(),
-                    "{at}: limits.{resource}"
+                    FLUENT_BIT_FILES.contains(&config) || mounts.iter().any(|m| config.starts_with(m)),
+                    "{at}: {config} is neither in the image nor mounted"
                 );
             }
-            if !container["image"]
-                .as_str()
-                .unwrap_or_default()
-                .contains("fluent-bit")
-            {
-                continue;
-            }
-            let args: Vec<&str> = container["args"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .collect();
-            let mounts: Vec<&str> = container["volumeMounts"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|m| m["mountPath"].as_str())
-                .collect();
-            for (i, arg) in args.iter().enumerate() {
-                let config = match arg.strip_prefix("--config=") {
-                    Some(path) => Some(path),
-                    None if *arg == "-c" || *arg == "--config" => args.get(i + 1).copied(),
-                    None => None,
-                };
-                if let Some(config) = config {
-                    assert!(
-                        FLUENT_BIT_FILES.contains(&config) || mounts.iter().any(|m| config.starts_with(m)),
-                        "{at}: {config} is neither in the image nor mounted"
-                    );
-                }
-            }
-            if let Some(path) = container["startupProbe"]["httpGet"]["path"].as_str() {
-                assert!(args.contains(&"-H"), "{at}: the probe needs the HTTP server (-H)");
-                assert!(
-                    FLUENT_BIT_ENDPOINTS.contains(&path),
-                    "{at}: fluent-bit serves no {path} here"
-                );
-            }
-            checked += 1;
         }
+        if let Some(path) = container["startupProbe"]["httpGet"]["path"].as_str() {
+            assert!(args.contains(&"-H"), "{at}: the probe needs the HTTP server (-H)");
+            assert!(
+                FLUENT_BIT_ENDPOINTS.contains(&path),
+                "{at}: fluent-bit serves no {path} here"
+            );
+        }
+        checked += 1;
     }
     assert!(checked >= 2, "the shipped fluent-bit templates were checked");
 }
