@@ -48,7 +48,8 @@ pub const BUILTIN: &[Known] = &[
         image_args: &[],
         twins: &["linkerd-init", "linkerd-network-validator"],
         hint: Some(
-            "with Linkerd, annotate the pod config.alpha.linkerd.io/proxy-enable-native-sidecar: \"true\" instead",
+            "with Linkerd, annotate the pod config.linkerd.io/proxy-enable-native-sidecar: \"true\" (2.20; \
+             config.beta.linkerd.io/… on 2.19, config.alpha.linkerd.io/… from 2.15) instead",
         ),
     },
     Known {

@@ -46,6 +46,14 @@ enum NodeVerdict {
     Unknown(String),
 }
 
+/// Why not every node runs a kubelet that new.
+pub enum Below {
+    /// This node runs an older one.
+    Older(String),
+    /// The policy cannot tell, and why.
+    Unknown(String),
+}
+
 /// What one read of the Node list tells about the pod's nodes: the verdict
 /// against `minKubeletVersion`, and the oldest kubelet among them (`Err`: why
 /// it is unknown), for the rules with a threshold of their own.
@@ -83,19 +91,19 @@ impl<'x> NodeSupport<'x> {
             .get_or_init(|| judge_nodes(self.support, spec, self.cluster))
     }
 
-    /// Whether every node this pod may run on runs kubelet `minimum` or
-    /// later, where the policy reads the nodes (`nodeVersion`, the same one
-    /// read); `Err` says why not, or why it cannot tell.
-    pub fn every_node_at_least(&self, workload: &Workload, minimum: (u32, u32)) -> Result<(), String> {
+    /// Whether the pod's node if it is bound, else every node of the
+    /// cluster, runs kubelet `minimum` or later (as Istio's `auto` judges),
+    /// where the policy reads the nodes (`nodeVersion`, the same one read).
+    pub fn every_node_at_least(&self, workload: &Workload, minimum: (u32, u32)) -> Result<(), Below> {
         if self.support.strategy != Strategy::NodeVersion {
-            return Err(
+            return Err(Below::Unknown(
                 "this policy reads the nodes only under nativeSupport.strategy: nodeVersion".to_owned(),
-            );
+            ));
         }
         match &self.judged(&workload.spec).oldest {
             Ok((version, _)) if *version >= minimum => Ok(()),
-            Ok((_, oldest)) => Err(oldest.clone()),
-            Err(why) => Err(why.clone()),
+            Ok((_, oldest)) => Err(Below::Older(oldest.clone())),
+            Err(why) => Err(Below::Unknown(why.clone())),
         }
     }
 
@@ -195,47 +203,65 @@ fn judge_nodes(support: &NativeSupport, spec: &PodSpec, cluster: &dyn Cluster) -
             .unwrap_or("?")
             .to_owned()
     };
-    let (judged, scope): (Vec<&Value>, String) = match spec.node_name() {
-        Some(bound) => (
-            nodes.iter().filter(|n| name_of(n) == bound).collect(),
-            format!("node {bound}"),
-        ),
-        None => match spec.node_selector() {
-            Some(selector) if !selector.is_empty() => (
-                nodes.iter().filter(|n| selects(selector, n)).collect(),
-                "the nodes its nodeSelector selects".to_owned(),
-            ),
-            _ => (nodes.iter().collect(), "the cluster's nodes".to_owned()),
-        },
+    let bound = spec.node_name();
+    let selector = spec.node_selector().filter(|selector| !selector.is_empty());
+    let scope = match (bound, selector) {
+        (Some(bound), _) => format!("node {bound}"),
+        (None, Some(_)) => "the nodes its nodeSelector selects".to_owned(),
+        (None, None) => "the cluster's nodes".to_owned(),
     };
-    if judged.is_empty() {
-        return unknown(format!("no node found among {scope}"));
-    }
     let (min_major, min_minor) = support.min_kubelet;
-    // The oldest readable kubelet, `(version, node, as written)`; described
-    // once, at the end.
-    let mut oldest: Option<((u32, u32), &Value, &str)> = None;
-    let mut unreadable: Option<String> = None;
+    let mut judged = 0;
     let mut too_old = Vec::new();
-    for node in &judged {
+    // The oldest kubelet where Istio's `auto` looks: the pod's node when it
+    // is bound, else every node of the cluster (not only those the
+    // nodeSelector picks). `(version, node, as written)`, described once.
+    let mut oldest: Option<((u32, u32), &Value, &str)> = None;
+    let mut unreadable: Option<&Value> = None;
+    for node in &nodes {
+        let in_scope = match (bound, selector) {
+            (Some(bound), _) => name_of(node) == bound,
+            (None, Some(selector)) => selects(selector, node),
+            (None, None) => true,
+        };
+        let for_istio = bound.is_none() || in_scope;
+        if !in_scope && !for_istio {
+            continue;
+        }
         let version = lookup(node, "/status/nodeInfo/kubeletVersion")
             .and_then(Value::as_str)
             .unwrap_or("");
-        let Some(found) = kubelet_minor(version) else {
-            let said = format!("{} runs an unreadable kubelet version {version:?}", name_of(node));
-            unreadable.get_or_insert_with(|| said.clone());
-            too_old.push(said);
-            continue;
-        };
-        if found < (min_major, min_minor) {
-            too_old.push(format!("{} runs kubelet {version}", name_of(node)));
+        let found = kubelet_minor(version);
+        if in_scope {
+            judged += 1;
+            match found {
+                Some(found) if found >= (min_major, min_minor) => {}
+                Some(_) => too_old.push(format!("{} runs kubelet {version}", name_of(node))),
+                None => too_old.push(format!(
+                    "{} runs an unreadable kubelet version {version:?}",
+                    name_of(node)
+                )),
+            }
         }
-        if oldest.is_none_or(|(seen, ..)| found < seen) {
-            oldest = Some((found, node, version));
+        match found {
+            Some(found) if oldest.is_none_or(|(seen, ..)| found < seen) => {
+                oldest = Some((found, node, version))
+            }
+            Some(_) => {}
+            None => unreadable = unreadable.or(Some(node)),
         }
     }
+    if judged == 0 {
+        return unknown(format!("no node found among {scope}"));
+    }
+    let describe = |node: &Value| {
+        let version = lookup(node, "/status/nodeInfo/kubeletVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        format!("{} runs kubelet {version:?}, which cannot be read", name_of(node))
+    };
     let oldest = match (unreadable, oldest) {
-        (Some(unreadable), _) => Err(unreadable),
+        (Some(node), _) => Err(describe(node)),
         (None, Some((found, node, version))) => {
             Ok((found, format!("{} runs kubelet {version}", name_of(node))))
         }
@@ -243,8 +269,7 @@ fn judge_nodes(support: &NativeSupport, spec: &PodSpec, cluster: &dyn Cluster) -
     };
     let verdict = match too_old.as_slice() {
         [] => NodeVerdict::Supported(format!(
-            "all {} of {scope} run kubelet >= {min_major}.{min_minor}",
-            judged.len()
+            "all {judged} of {scope} run kubelet >= {min_major}.{min_minor}"
         )),
         [only] => NodeVerdict::Unsupported(only.clone()),
         [first, rest @ ..] => NodeVerdict::Unsupported(format!("{first} (and {} more nodes)", rest.len())),

@@ -147,7 +147,11 @@ pub(crate) fn in_scope(compiled: &Compiled, request: &Request, workload: &Worklo
 fn convert(legacy: &[(&Container, Why)], workload: &Workload, plan: &mut Plan) {
     let containers = under(&workload.spec_pointer, "containers");
     let init_containers = under(&workload.spec_pointer, "initContainers");
-    let (movable, kept): (Vec<_>, Vec<_>) = legacy.iter().partition(|(c, _)| c.restart_policy.is_none());
+    // A container that sets its own restartPolicy Always (KEP-5307) keeps it
+    // as a native sidecar; any other policy would change what it does.
+    let (movable, kept): (Vec<_>, Vec<_>) = legacy
+        .iter()
+        .partition(|(c, _)| c.restart_policy.is_none_or(|policy| policy == "Always"));
     // In list order, each to the end: every container moved before this one
     // came from an earlier index, so its index has shifted down by that many.
     for (moved_before, (container, _)) in movable.iter().enumerate() {
@@ -179,11 +183,14 @@ fn convert(legacy: &[(&Container, Why)], workload: &Workload, plan: &mut Plan) {
     }
 }
 
-/// What conversion does to a container's preStop hook: a native sidecar's
-/// runs when the pod's termination starts, beside the main containers, not
-/// once they have exited (docs/kubernetes-facts.md, "Start and stop order").
-/// A hook written to outlive them (wait for them, drain after them) no longer
-/// can: said, never left silently.
+/// What conversion does to a container's preStop hook (docs/kubernetes-
+/// facts.md, "Start and stop order"): as a native sidecar the container is
+/// stopped after the main containers, when they complete (the hook runs
+/// then) or, on deletion, once they have exited (the hook runs at once, the
+/// SIGTERM waits, within what is left of the grace period). A hook written
+/// to hold a regular container up until the others finish is no longer
+/// needed, and one that waits for them spends their grace period: said,
+/// never left silently.
 fn pre_stop_moves(container: &Container) -> String {
     let Some(hook) = container.value.pointer("/lifecycle/preStop") else {
         return String::new();
@@ -199,9 +206,10 @@ fn pre_stop_moves(container: &Container) -> String {
         "hook".to_owned()
     };
     format!(
-        ". Its preStop {what} now runs when the pod's termination starts, at the same time as the main \
-         containers' shutdown, not after they have exited: check that it does not wait for them or outlive \
-         them (lifecycle.preStop)"
+        ". Its preStop {what} moves with it: as a native sidecar it is stopped after the main containers \
+         (on deletion the hook still runs at once, and its SIGTERM waits for them within what is left of the \
+         grace period), so a hook that holds it up until they finish is no longer needed and one that waits \
+         for them spends their grace period (lifecycle.preStop)"
     )
 }
 

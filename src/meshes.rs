@@ -22,7 +22,7 @@
 use serde_json::{Map, Value};
 
 use crate::cluster::Cluster;
-use crate::compat::{NodeSupport, require_supported_nodes};
+use crate::compat::{Below, NodeSupport, require_supported_nodes};
 use crate::jobs;
 use crate::plan::{Edit, Plan, under};
 use crate::request::{Request, Workload};
@@ -40,8 +40,9 @@ pub enum Mesh {
 enum Switch {
     /// True wherever it is read: a native sidecar.
     On,
-    /// This key reads false (in some version): a regular container.
-    Off(&'static str),
+    /// This key reads false (in some version), from the pod or, copied,
+    /// from its namespace: a regular container.
+    Off { key: &'static str, inherited: bool },
     /// Not said, or not in every version: the mesh's default.
     Unset,
 }
@@ -110,15 +111,21 @@ impl Mesh {
         }
     }
 
-    /// The keys each version of the mesh reads the switch from, in the order
-    /// it reads them: the first it finds decides.
-    fn readers(self) -> &'static [&'static [&'static str]] {
+    /// For each version of the mesh: the keys it reads the switch from, in
+    /// the order it reads them (the first it finds decides), and those it
+    /// copies from the namespace where the pod lacks them (Linkerd 2.20
+    /// copies the GA and alpha keys, no longer the beta one: linkerd2
+    /// `pkg/inject`).
+    fn readers(self) -> &'static [(&'static [&'static str], &'static [&'static str])] {
         match self {
-            Mesh::Istio => &[&[ISTIO_NATIVE]],
+            Mesh::Istio => &[(&[ISTIO_NATIVE], &[])],
             Mesh::Linkerd => &[
-                &[LINKERD_GA, LINKERD_BETA, LINKERD_ALPHA],
-                &[LINKERD_BETA, LINKERD_ALPHA],
-                &[LINKERD_ALPHA],
+                (
+                    &[LINKERD_GA, LINKERD_BETA, LINKERD_ALPHA],
+                    &[LINKERD_GA, LINKERD_ALPHA],
+                ),
+                (&[LINKERD_BETA, LINKERD_ALPHA], &[LINKERD_BETA, LINKERD_ALPHA]),
+                (&[LINKERD_ALPHA], &[LINKERD_ALPHA]),
             ],
         }
     }
@@ -128,7 +135,7 @@ impl Mesh {
     /// Go booleans (`"False"`, `"0"`, `"f"` are false).
     fn parse(self, value: &str) -> Option<bool> {
         match self {
-            Mesh::Istio => match value.trim() {
+            Mesh::Istio => match value {
                 "true" => Some(true),
                 "false" => Some(false),
                 _ => None,
@@ -225,24 +232,25 @@ impl Mesh {
     }
 
     /// What the pod says about native injection, in every version of the
-    /// mesh; with `inherit`, Linkerd's way: each key the pod lacks is copied
-    /// from its namespace's annotations before any is read.
+    /// mesh; with `inherit`, as the mesh reads it: the keys it copies from the
+    /// namespace where the pod lacks them count too.
     fn switch(self, seen: &Seen, inherit: bool) -> Switch {
-        let value = |key: &str| {
-            seen.workload.annotation(key).or_else(|| match self {
-                Mesh::Linkerd if inherit => seen.namespace_annotation(key),
-                _ => None,
-            })
-        };
         let mut everywhere = true;
-        for keys in self.readers() {
-            let read = keys
-                .iter()
-                .find_map(|key| value(key).map(|v| (*key, self.parse(v))));
-            match read {
-                Some((key, Some(false))) => return Switch::Off(key),
-                Some((_, Some(true))) => {}
-                _ => everywhere = false,
+        for (keys, copied) in self.readers() {
+            let value = |key: &'static str| match seen.workload.annotation(key) {
+                Some(value) => Some((key, value, false)),
+                None if inherit && copied.contains(&key) => {
+                    seen.namespace_annotation(key).map(|value| (key, value, true))
+                }
+                None => None,
+            };
+            match keys.iter().find_map(|key| value(key)) {
+                Some((key, value, inherited)) => match self.parse(value) {
+                    Some(false) => return Switch::Off { key, inherited },
+                    Some(true) => {}
+                    None => everywhere = false,
+                },
+                None => everywhere = false,
             }
         }
         if everywhere { Switch::On } else { Switch::Unset }
@@ -295,9 +303,10 @@ pub fn plan_mesh_switches(
         if converts {
             // The pod's own word, then what the mesh will read: what this
             // policy writes on the pod overrides its namespace's.
-            let switch = match mesh.switch(&seen, false) {
-                Switch::Off(key) => Switch::Off(key),
-                _ => mesh.switch(&seen, true),
+            let switch = match (mesh.switch(&seen, false), mesh.switch(&seen, true)) {
+                (off @ Switch::Off { .. }, _) => off,
+                (_, Switch::On) => Switch::On,
+                _ => Switch::Unset,
             };
             turn_on(mesh, switch, &why, workload, nodes, plan);
         } else {
@@ -347,7 +356,7 @@ fn turn_on(mesh: Mesh, switch: Switch, why: &str, workload: &Workload, nodes: &N
     );
     match switch {
         Switch::On => {}
-        Switch::Off(key) => plan.reject(format!(
+        Switch::Off { key, .. } => plan.reject(format!(
             "{legacy}: the annotation {key} says false and asks for that. Fix: set it to \"true\" (or remove it, \
              and this policy sets it) so that {} injects a native sidecar, stopped when the main containers are \
              done.",
@@ -400,17 +409,33 @@ fn predict(
             "which this cluster's {} injects as a regular container unless told otherwise",
             mesh.name()
         ),
-        (MeshMode::Auto, Switch::Unset) => match nodes.every_node_at_least(workload, ISTIO_AUTO_KUBELET) {
-            Ok(()) => return,
-            Err(why) => format!(
-                "which this cluster's {} (ENABLE_NATIVE_SIDECARS=auto) injects as a native sidecar only where every \
-                 node runs kubelet {}.{} or later, not here: {why}",
-                mesh.name(),
-                ISTIO_AUTO_KUBELET.0,
-                ISTIO_AUTO_KUBELET.1
-            ),
-        },
-        (_, Switch::Off(key)) => format!("as the annotation {key}, which says false, asks"),
+        (MeshMode::Auto, Switch::Unset) => {
+            let (major, minor) = ISTIO_AUTO_KUBELET;
+            match nodes.every_node_at_least(workload, ISTIO_AUTO_KUBELET) {
+                Ok(()) => return,
+                Err(Below::Older(node)) => format!(
+                    "which this cluster's {} (ENABLE_NATIVE_SIDECARS=auto) injects as a regular container here: it \
+                     injects native sidecars only where every node runs kubelet {major}.{minor} or later, and {node}",
+                    mesh.name()
+                ),
+                Err(Below::Unknown(why)) => format!(
+                    "which this cluster's {} (ENABLE_NATIVE_SIDECARS=auto) injects as a native sidecar only where every \
+                     node runs kubelet {major}.{minor} or later, which this policy cannot tell here ({why})",
+                    mesh.name()
+                ),
+            }
+        }
+        (
+            _,
+            Switch::Off {
+                key,
+                inherited: false,
+            },
+        ) => format!("as the annotation {key}, which says false, asks"),
+        (_, Switch::Off { key, inherited: true }) => format!(
+            "as its namespace's annotation {key}, which says false and which {} copies into pods without it, asks",
+            mesh.name()
+        ),
         _ => return,
     };
     let message = format!(
@@ -465,18 +490,18 @@ mod tests {
     #[case::istio_pod_opts_out_by_annotation(json!({"annotations": {"sidecar.istio.io/inject": "false"}}), json!({"labels": {"istio.io/rev": "x"}}), (false, UNSET), (false, UNSET))]
     #[case::istio_namespace_disabled(json!({"labels": {"sidecar.istio.io/inject": "true"}}), json!({"labels": {"istio-injection": "disabled"}}), (false, UNSET), (false, UNSET))]
     #[case::istio_switch_on(json!({"annotations": {"sidecar.istio.io/nativeSidecar": "true"}}), json!({"labels": {"istio-injection": "enabled"}}), (true, Switch::On), (false, UNSET))]
-    #[case::istio_switch_off(json!({"annotations": {"sidecar.istio.io/nativeSidecar": "false"}}), json!({"labels": {"istio-injection": "enabled"}}), (true, Switch::Off(ISTIO_NATIVE)), (false, UNSET))]
+    #[case::istio_switch_off(json!({"annotations": {"sidecar.istio.io/nativeSidecar": "false"}}), json!({"labels": {"istio-injection": "enabled"}}), (true, Switch::Off { key: ISTIO_NATIVE, inherited: false }), (false, UNSET))]
     #[case::linkerd_namespace(json!({}), json!({"annotations": {"linkerd.io/inject": "enabled"}}), (false, UNSET), (true, UNSET))]
     #[case::linkerd_pod(json!({"annotations": {"linkerd.io/inject": "ingress"}}), json!({}), (false, UNSET), (true, UNSET))]
     #[case::linkerd_pod_opts_out(json!({"annotations": {"linkerd.io/inject": "disabled"}}), json!({"annotations": {"linkerd.io/inject": "enabled"}}), (false, UNSET), (false, UNSET))]
     #[case::linkerd_webhook_off(json!({"annotations": {"linkerd.io/inject": "enabled"}}), json!({"labels": {"config.linkerd.io/admission-webhooks": "disabled"}}), (false, UNSET), (false, UNSET))]
     #[case::linkerd_switch_inherited(json!({}), json!({"annotations": {"linkerd.io/inject": "enabled", "config.alpha.linkerd.io/proxy-enable-native-sidecar": "true"}}), (false, UNSET), (true, Switch::On))]
-    #[case::linkerd_beta_switch(json!({"annotations": {"config.beta.linkerd.io/proxy-enable-native-sidecar": "false"}}), json!({"annotations": {"linkerd.io/inject": "enabled"}}), (false, UNSET), (true, Switch::Off(LINKERD_BETA)))]
+    #[case::linkerd_beta_switch(json!({"annotations": {"config.beta.linkerd.io/proxy-enable-native-sidecar": "false"}}), json!({"annotations": {"linkerd.io/inject": "enabled"}}), (false, UNSET), (true, Switch::Off { key: LINKERD_BETA, inherited: false }))]
     // Linkerd copies each key the pod lacks from the namespace, then reads GA before beta before alpha.
-    #[case::linkerd_namespace_ga_over_pod_alpha(json!({"annotations": {"config.alpha.linkerd.io/proxy-enable-native-sidecar": "true"}}), json!({"annotations": {"linkerd.io/inject": "enabled", "config.linkerd.io/proxy-enable-native-sidecar": "false"}}), (false, UNSET), (true, Switch::Off(LINKERD_GA)))]
+    #[case::linkerd_namespace_ga_over_pod_alpha(json!({"annotations": {"config.alpha.linkerd.io/proxy-enable-native-sidecar": "true"}}), json!({"annotations": {"linkerd.io/inject": "enabled", "config.linkerd.io/proxy-enable-native-sidecar": "false"}}), (false, UNSET), (true, Switch::Off { key: LINKERD_GA, inherited: true }))]
     // Go's ParseBool: "False" and "0" are false, "1" and "T" true; anything else is no value.
-    #[case::linkerd_parse_bool_false(json!({"annotations": {"linkerd.io/inject": "enabled", "config.alpha.linkerd.io/proxy-enable-native-sidecar": "False"}}), json!({}), (false, UNSET), (true, Switch::Off(LINKERD_ALPHA)))]
-    #[case::linkerd_parse_bool_zero(json!({"annotations": {"linkerd.io/inject": "enabled", "config.alpha.linkerd.io/proxy-enable-native-sidecar": "0"}}), json!({}), (false, UNSET), (true, Switch::Off(LINKERD_ALPHA)))]
+    #[case::linkerd_parse_bool_false(json!({"annotations": {"linkerd.io/inject": "enabled", "config.alpha.linkerd.io/proxy-enable-native-sidecar": "False"}}), json!({}), (false, UNSET), (true, Switch::Off { key: LINKERD_ALPHA, inherited: false }))]
+    #[case::linkerd_parse_bool_zero(json!({"annotations": {"linkerd.io/inject": "enabled", "config.alpha.linkerd.io/proxy-enable-native-sidecar": "0"}}), json!({}), (false, UNSET), (true, Switch::Off { key: LINKERD_ALPHA, inherited: false }))]
     #[case::linkerd_parse_bool_one(json!({"annotations": {"linkerd.io/inject": "enabled", "config.alpha.linkerd.io/proxy-enable-native-sidecar": "1"}}), json!({}), (false, UNSET), (true, Switch::On))]
     #[case::linkerd_parse_bool_garbage(json!({"annotations": {"linkerd.io/inject": "enabled", "config.alpha.linkerd.io/proxy-enable-native-sidecar": "yes"}}), json!({}), (false, UNSET), (true, UNSET))]
     // A key older versions do not read is not on everywhere.

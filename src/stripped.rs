@@ -39,14 +39,11 @@ enum Evidence<'a> {
     LastApplied,
     /// The controller's pod template has the field.
     Owner(String),
-    /// The controller's newest pod template has the field, but the pod is of
-    /// another revision (a StatefulSet mid-rollout, or below its partition,
-    /// recreates such pods from their own revision): never enough to reject.
-    OwnerOtherRevision {
-        owner: String,
-        pod: &'a str,
-        newest: String,
-    },
+    /// The controller's newest pod template has the field, but the pod may
+    /// be of another revision (a StatefulSet mid-rollout, or below its
+    /// partition, recreates such pods from their own revision), or its
+    /// status does not tell yet: never enough to reject.
+    OwnerUncertain { owner: String, why: String },
     /// It looks like a well-known sidecar: a heuristic, never enough to reject.
     Looks(Why<'a>),
 }
@@ -68,10 +65,10 @@ impl fmt::Display for Evidence<'_> {
                 "its {LAST_APPLIED} annotation has restartPolicy: Always for it"
             ),
             Evidence::Owner(owner) => write!(f, "its controller {owner} has restartPolicy: Always for it"),
-            Evidence::OwnerOtherRevision { owner, pod, newest } => write!(
+            Evidence::OwnerUncertain { owner, why } => write!(
                 f,
-                "its controller {owner} has restartPolicy: Always for it in revision {newest}, but this pod \
-                 is of revision {pod}, which may differ (not conclusive)"
+                "its controller {owner} has restartPolicy: Always for it in its newest template, but {why} \
+                 (not conclusive)"
             ),
             Evidence::Looks(why) => write!(f, "it is {why} (a heuristic)"),
         }
@@ -121,6 +118,8 @@ pub fn plan_stripped(
 struct Sources<'a> {
     old_spec: Option<&'a Value>,
     applied: Option<Value>,
+    /// The stored object's `kubectl apply` record, on UPDATE.
+    old_applied: Option<Value>,
     /// `(kind/name, object)` of the Pod's controller.
     owner: Option<(String, Value)>,
 }
@@ -139,10 +138,19 @@ impl<'a> Sources<'a> {
                 .and_then(|old| lookup(old, &workload.spec_pointer)),
             _ => None,
         };
-        let applied = request
-            .object_annotation(LAST_APPLIED)
-            .and_then(|t| serde_json::from_str::<Value>(t).ok())
-            .and_then(|mut a| a.pointer_mut(&workload.spec_pointer).map(Value::take));
+        let applied_spec = |object: &Value| {
+            object
+                .pointer("/metadata/annotations")?
+                .get(LAST_APPLIED)?
+                .as_str()
+                .and_then(|t| serde_json::from_str::<Value>(t).ok())
+                .and_then(|mut a| a.pointer_mut(&workload.spec_pointer).map(Value::take))
+        };
+        let applied = applied_spec(request.object);
+        let old_applied = match request.operation {
+            Operation::Update => request.old_object.and_then(applied_spec),
+            _ => None,
+        };
         let owner = if compiled.check_owner && workload.kind == "Pod" {
             owner_template(request, cluster, plan)
         } else {
@@ -151,6 +159,7 @@ impl<'a> Sources<'a> {
         Sources {
             old_spec,
             applied,
+            old_applied,
             owner,
         }
     }
@@ -168,11 +177,14 @@ impl<'a> Sources<'a> {
             Some(why) => evidence.push(Evidence::Looks(why)),
             None => {}
         }
-        // An update that drops the field which the author's own new
-        // `kubectl apply` record drops too is the author's edit, not a webhook's.
-        if declares_native(self.old_spec, container.name)
-            && !omits_native(self.applied.as_ref(), container.name)
-        {
+        // An update that drops the field which the author's `kubectl apply`
+        // dropped in this very update (the stored record had it, the new one
+        // lists the container without it) is the author's edit, not a
+        // webhook's. A record that never had it proves nothing: the field may
+        // have been added by other means since.
+        let authored = declares_native(self.old_applied.as_ref(), container.name)
+            && omits_native(self.applied.as_ref(), container.name);
+        if declares_native(self.old_spec, container.name) && !authored {
             evidence.push(Evidence::OldObject);
         }
         if declares_native(self.applied.as_ref(), container.name) {
@@ -181,15 +193,27 @@ impl<'a> Sources<'a> {
         if let Some((name, template)) = &self.owner
             && declares_native(lookup(template, "/spec/template/spec"), container.name)
         {
+            // A StatefulSet's status names its newest revision once the
+            // controller has observed its newest generation (it creates pods
+            // before it writes status, and the host's answer may be cached).
+            let generation = lookup(template, "/metadata/generation");
+            let observed = lookup(template, "/status/observedGeneration");
             let newest = lookup(template, "/status/updateRevision").and_then(Value::as_str);
-            match (workload.label(REVISION_LABEL), newest) {
-                (Some(pod), Some(newest)) if pod != newest => evidence.push(Evidence::OwnerOtherRevision {
-                    owner: name.clone(),
-                    pod,
-                    newest: newest.to_owned(),
-                }),
-                _ => evidence.push(Evidence::Owner(name.clone())),
-            }
+            let uncertain = |why: String| Evidence::OwnerUncertain {
+                owner: name.clone(),
+                why,
+            };
+            evidence.push(match (workload.label(REVISION_LABEL), newest) {
+                _ if generation != observed => uncertain(format!(
+                    "its status has not caught up with that template yet (generation {}, observed {})",
+                    generation.map_or_else(|| "?".to_owned(), Value::to_string),
+                    observed.map_or_else(|| "?".to_owned(), Value::to_string)
+                )),
+                (Some(pod), Some(newest)) if pod != newest => uncertain(format!(
+                    "this pod is of revision {pod}, not the newest {newest}, and may differ"
+                )),
+                _ => Evidence::Owner(name.clone()),
+            });
         }
         evidence
     }
@@ -211,7 +235,7 @@ fn report(
     let said: Vec<String> = evidence.iter().map(ToString::to_string).collect();
     let conclusive = evidence
         .iter()
-        .any(|e| !matches!(e, Evidence::Looks(_) | Evidence::OwnerOtherRevision { .. }));
+        .any(|e| !matches!(e, Evidence::Looks(_) | Evidence::OwnerUncertain { .. }));
     if action == StrippedAction::Reject && conclusive {
         plan.reject(format!(
             "init container {:?} has no restartPolicy but was meant to be a native sidecar \
@@ -242,9 +266,13 @@ fn owner_template(request: &Request, cluster: &dyn Cluster, plan: &mut Plan) -> 
         "spec.template.spec.initContainers.name",
         "spec.template.spec.initContainers.restartPolicy",
     ];
-    let revision_field = ["status.updateRevision"];
+    let revision_fields = [
+        "metadata.generation",
+        "status.observedGeneration",
+        "status.updateRevision",
+    ];
     let fields: &[&str] = if owner.kind == "StatefulSet" {
-        &[template_fields.as_slice(), revision_field.as_slice()].concat()
+        &[template_fields.as_slice(), revision_fields.as_slice()].concat()
     } else {
         &template_fields
     };

@@ -76,6 +76,20 @@ applied := object.get(json.unmarshal(text), spec_pointer, {}) if {
 	json.is_valid(text)
 }
 
+default old_applied := {}
+
+old_applied := object.get(json.unmarshal(text), spec_pointer, {}) if {
+	text := review.oldObject.metadata.annotations["@LAST_APPLIED@"]
+	json.is_valid(text)
+}
+
+# The author's kubectl apply dropped it in this update: the stored record
+# had it, the new one lists the container without it.
+authored(name) if {
+	declares_native(old_applied, name)
+	omits_native(applied, name)
+}
+
 evidence(c) := array.concat(array.concat(marker(c), old_object(c)), last_applied(c))
 
 marker(c) := [sprintf("it carries the marker @MARKER_ENV@=%s that native-sidecar-policy sets on the native sidecars it injects or converts", [v])] if {
@@ -84,11 +98,11 @@ marker(c) := [sprintf("it carries the marker @MARKER_ENV@=%s that native-sidecar
 	is_string(v)
 } else := []
 
-# Not when the author's new kubectl record drops the field too: their edit.
+# Not when the author's kubectl apply dropped it: their edit.
 old_object(c) := ["the stored object has restartPolicy: Always for it and this update drops it"] if {
 	operation == "UPDATE"
 	declares_native(object.get(object.get(review, "oldObject", {}), spec_pointer, {}), c.name)
-	not omits_native(applied, c.name)
+	not authored(c.name)
 } else := []
 
 last_applied(c) := ["its @LAST_APPLIED@ annotation has restartPolicy: Always for it"] if {

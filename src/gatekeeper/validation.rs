@@ -88,8 +88,9 @@ pub(super) fn generate(
         );
     }
     out.differences.push(
-        "strippedRestartPolicy: the kubectl.kubernetes.io/last-applied-configuration record is not read by CEL \
-         (Gatekeeper's default engine, and the ValidatingAdmissionPolicy), which cannot parse JSON; only the \
+        "strippedRestartPolicy: the kubectl.kubernetes.io/last-applied-configuration record is not parsed by CEL \
+         (Gatekeeper's default engine, and the ValidatingAdmissionPolicy), which cannot parse JSON: it is no \
+         evidence there, and an author's own edit is told by counting restartPolicy: Always in its text; the \
          Rego engine reads it"
             .to_owned(),
     );

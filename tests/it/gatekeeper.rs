@@ -1652,3 +1652,70 @@ fn owners_and_template_updates_are_scoped_as_the_module_scopes_them() {
     );
     assert!(mismatches.is_empty(), "{mismatches:#?}");
 }
+
+/// The author's own edit, as every engine tells it from the module's rule
+/// (the stored kubectl record had the field, the new one lists the container
+/// without it): beside another native sidecar that keeps its field; not when
+/// the stored record never had it; not when a webhook stripped it (the new
+/// record keeps it).
+#[test]
+fn the_authors_edit_is_told_alike_in_every_engine() {
+    let authored = fixture("requests/cronjob-update-authored.json");
+    let record = |object: &Value| -> Value {
+        serde_json::from_str(
+            object["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"]
+                .as_str()
+                .expect("a record"),
+        )
+        .expect("JSON")
+    };
+    let with_proxy = |object: &mut Value| {
+        let proxy =
+            json!({"name": "proxy", "image": "registry.example.com/ops/proxy:2", "restartPolicy": "Always"});
+        let mut applied = record(object);
+        for spec in [
+            &mut object["spec"]["jobTemplate"]["spec"]["template"]["spec"],
+            &mut applied["spec"]["jobTemplate"]["spec"]["template"]["spec"],
+        ] {
+            spec["initContainers"]
+                .as_array_mut()
+                .expect("init containers")
+                .push(proxy.clone());
+        }
+        object["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"] =
+            json!(applied.to_string());
+    };
+    let mut beside_a_sidecar = authored.clone();
+    with_proxy(&mut beside_a_sidecar["object"]);
+    with_proxy(&mut beside_a_sidecar["oldObject"]);
+    let mut stale = authored.clone();
+    stale["oldObject"]["metadata"]["annotations"] = authored["object"]["metadata"]["annotations"].clone();
+    let mut stripped = authored.clone();
+    stripped["object"]["metadata"]["annotations"] = authored["oldObject"]["metadata"]["annotations"].clone();
+    let reviews: Vec<Review> = [
+        ("authored", authored),
+        ("authored beside a sidecar", beside_a_sidecar),
+        ("stale record", stale),
+        ("stripped by a webhook", stripped),
+    ]
+    .into_iter()
+    .map(|(name, request)| Review {
+        name: name.to_owned(),
+        module_request: request.clone(),
+        request,
+    })
+    .collect();
+    let settings = settings("validator");
+    let modules = module_verdicts(&Policy::new(), &settings, &reviews);
+    assert_eq!(
+        modules.iter().map(|(refused, _)| *refused).collect::<Vec<_>>(),
+        [false, false, true, true]
+    );
+    let mismatches = disagreements(
+        &settings,
+        &reviews,
+        &modules,
+        "the_authors_edit_is_told_alike_in_every_engine",
+    );
+    assert!(mismatches.is_empty(), "{mismatches:#?}");
+}

@@ -344,14 +344,14 @@ fn a_container_that_cannot_end_is_a_probable_sidecar(
 #[case::namespace_ga_false_over_template_alpha_true(
     json!({"config.linkerd.io/proxy-enable-native-sidecar": "false"}),
     json!({"config.alpha.linkerd.io/proxy-enable-native-sidecar": "true"}),
-    Some("config.linkerd.io/proxy-enable-native-sidecar")
+    Some("its namespace's annotation config.linkerd.io/proxy-enable-native-sidecar, which says false and which Linkerd copies into pods without it, asks")
 )]
-#[case::template_capital_false(json!({}), json!({"config.alpha.linkerd.io/proxy-enable-native-sidecar": "False"}), Some("config.alpha.linkerd.io/proxy-enable-native-sidecar"))]
+#[case::template_capital_false(json!({}), json!({"config.alpha.linkerd.io/proxy-enable-native-sidecar": "False"}), Some("the annotation config.alpha.linkerd.io/proxy-enable-native-sidecar, which says false, asks"))]
 #[case::every_key_true(json!({}), json!({"config.linkerd.io/proxy-enable-native-sidecar": "true", "config.beta.linkerd.io/proxy-enable-native-sidecar": "T", "config.alpha.linkerd.io/proxy-enable-native-sidecar": "1"}), None)]
 fn linkerds_switch_is_read_with_its_precedence(
     #[case] namespace_annotations: Value,
     #[case] template_annotations: Value,
-    #[case] false_key: Option<&str>,
+    #[case] said: Option<&str>,
 ) {
     let mut annotations = json!({"linkerd.io/inject": "enabled"});
     annotations
@@ -362,13 +362,10 @@ fn linkerds_switch_is_read_with_its_precedence(
     let mut job = request("job-report");
     job["object"]["spec"]["template"]["metadata"]["annotations"] = template_annotations;
     let outcome = cluster(namespace).validate(&settings("validator-meshes"), &job);
-    match false_key {
-        Some(key) => {
+    match said {
+        Some(said) => {
             assert!(!outcome.response.accepted, "{outcome:?}");
-            assert!(
-                message(&outcome).contains(&format!("as the annotation {key}, which says false, asks")),
-                "{outcome:?}"
-            );
+            assert!(message(&outcome).contains(&format!("as {said}")), "{outcome:?}");
             // The fix names every key, so that each Linkerd version reads true.
             for key in LINKERD_SWITCHES {
                 assert!(
@@ -405,8 +402,11 @@ fn an_istio_value_two_versions_read_differently_is_taken_as_injected() {
 /// it reads none, it cannot tell and says so.
 #[rstest]
 #[case::every_node_new(&["v1.33.1", "v1.34.0-eks-1"], "nodeVersion", None)]
-#[case::one_node_old(&["v1.33.1", "v1.32.4"], "nodeVersion", Some("not here: node-1 runs kubelet v1.32.4"))]
-#[case::nodes_not_read(&["v1.33.1"], "assume", Some("not here: this policy reads the nodes only under nativeSupport.strategy: nodeVersion"))]
+#[case::one_node_old(&["v1.33.1", "v1.32.4"], "nodeVersion", Some("injects as a regular container here: it injects native sidecars only where every node runs kubelet 1.33 or later, and node-1 runs kubelet v1.32.4"))]
+// Istio's auto judges the pod's node if bound, else every node of the
+// cluster: a nodeSelector on a new pool does not make it native.
+#[case::selector_on_the_new_pool(&["v1.33.1", "v1.31.4"], "nodeVersion+selector", Some("injects as a regular container here: it injects native sidecars only where every node runs kubelet 1.33 or later, and node-1 runs kubelet v1.31.4"))]
+#[case::nodes_not_read(&["v1.33.1"], "assume", Some("injects as a native sidecar only where every node runs kubelet 1.33 or later, which this policy cannot tell here (this policy reads the nodes only under nativeSupport.strategy: nodeVersion)"))]
 fn istios_auto_mode_is_predicted_from_the_nodes(
     #[case] kubelets: &[&str],
     #[case] strategy: &str,
@@ -416,8 +416,9 @@ fn istios_auto_mode_is_predicted_from_the_nodes(
         .iter()
         .enumerate()
         .map(|(i, version)| {
-            json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": format!("node-{i}")},
-                                   "status": {"nodeInfo": {"kubeletVersion": version}}})
+            json!({"apiVersion": "v1", "kind": "Node",
+                   "metadata": {"name": format!("node-{i}"), "labels": {"pool": if i == 0 { "new" } else { "old" }}},
+                   "status": {"nodeInfo": {"kubeletVersion": version}}})
         })
         .collect();
     let policy =
@@ -431,17 +432,24 @@ fn istios_auto_mode_is_predicted_from_the_nodes(
                 _ => Err(format!("unexpected {operation} {request}")),
             },
         );
+    let (strategy, on_the_new_pool) = match strategy.split_once('+') {
+        Some((strategy, _)) => (strategy, true),
+        None => (strategy, false),
+    };
     let settings = json!({"mutate": false, "jobSidecars": {"action": "reject", "meshes": {"istio": "auto"}},
                           "nativeSupport": {"strategy": strategy}});
-    let outcome = policy.validate(&settings, &request("job-report"));
+    let mut job = request("job-report");
+    if on_the_new_pool {
+        job["object"]["spec"]["template"]["spec"]["nodeSelector"] = json!({"pool": "new"});
+    }
+    let outcome = policy.validate(&settings, &job);
     match refused {
         None => assert!(outcome.response.accepted, "{outcome:?}"),
         Some(said) => {
             assert!(!outcome.response.accepted, "{outcome:?}");
             assert!(
                 message(&outcome).contains(&format!(
-                    "which this cluster's Istio (ENABLE_NATIVE_SIDECARS=auto) injects as a native sidecar only \
-                     where every node runs kubelet 1.33 or later, {said}"
+                    "which this cluster's Istio (ENABLE_NATIVE_SIDECARS=auto) {said}"
                 )),
                 "{outcome:?}"
             );
@@ -458,5 +466,34 @@ fn auto_is_istios_mode_only() {
             .message
             .unwrap_or_default()
             .contains("jobSidecars.meshes.linkerd: auto is Istio's")
+    );
+}
+
+/// Under convert, a namespace's "false" that Linkerd would copy into the pod
+/// is overridden by what the policy writes on the pod (all three keys): the
+/// pod is switched, not refused with a fix its author cannot apply. The pod's
+/// own "false" is the author's word: refused.
+#[test]
+fn a_namespaces_false_is_overridden_under_convert_a_pods_own_is_not() {
+    let namespace = || {
+        Ok(json!({"name": "reports", "annotations": {
+            "linkerd.io/inject": "enabled", "config.linkerd.io/proxy-enable-native-sidecar": "false"}}))
+    };
+    let outcome = cluster(namespace()).validate(&settings("converter-meshes"), &request("pod-job-report"));
+    assert!(outcome.response.accepted, "{outcome:?}");
+    let annotations = &outcome.patched.as_ref().expect("switched")["metadata"]["annotations"];
+    for key in LINKERD_SWITCHES {
+        assert_eq!(annotations[key], "true", "{annotations}");
+    }
+
+    let mut own = request("pod-job-report");
+    own["object"]["metadata"]["annotations"] =
+        json!({"config.beta.linkerd.io/proxy-enable-native-sidecar": "0"});
+    let outcome = cluster(namespace()).validate(&settings("converter-meshes"), &own);
+    assert!(!outcome.response.accepted, "{outcome:?}");
+    assert!(
+        message(&outcome)
+            .contains("the annotation config.beta.linkerd.io/proxy-enable-native-sidecar says false"),
+        "{outcome:?}"
     );
 }

@@ -616,6 +616,17 @@ fn the_authors_own_edit_is_not_a_stripped_field() {
         message(&outcome)
             .contains("the stored object has restartPolicy: Always for it and this update drops it")
     );
+
+    // A record that never had the field (applied without it, patched with it
+    // since) proves no edit of the author's in this update.
+    let mut stale = authored.clone();
+    stale["oldObject"]["metadata"]["annotations"] = authored["object"]["metadata"]["annotations"].clone();
+    assert!(
+        !Policy::new()
+            .validate(&settings("validator"), &stale)
+            .response
+            .accepted
+    );
 }
 
 /// A StatefulSet recreates a pod below its rollout partition, or an evicted
@@ -640,15 +651,18 @@ fn a_statefulset_pod_of_an_older_revision_is_warned_about_not_refused() {
     let warnings = outcome.response.warnings.clone().unwrap_or_default();
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(
-        warnings[0].contains("in revision db-7f9c4b2a1, but this pod is of revision db-5d8b6c7f9"),
+        warnings[0]
+            .contains("this pod is of revision db-5d8b6c7f9, not the newest db-7f9c4b2a1, and may differ"),
         "{warnings:?}"
     );
     let calls = checked.host_calls.lock().expect("not poisoned").clone();
     assert_eq!(
         calls[0].1["field_masks"],
         json!([
+            "metadata.generation",
             "spec.template.spec.initContainers.name",
             "spec.template.spec.initContainers.restartPolicy",
+            "status.observedGeneration",
             "status.updateRevision"
         ])
     );
@@ -658,11 +672,26 @@ fn a_statefulset_pod_of_an_older_revision_is_warned_about_not_refused() {
     let outcome = policy().validate(&settings("validator"), &newest);
     assert!(!outcome.response.accepted, "{outcome:?}");
     assert!(message(&outcome).contains("its controller StatefulSet/db has restartPolicy: Always for it"));
+
+    // A status that has not caught up with the newest generation names no
+    // revision to trust: a warning, whatever the pod's label says.
+    let mut behind = statefulset.clone();
+    behind["metadata"]["generation"] = json!(5);
+    let outcome =
+        Policy::with_cluster(move |_, _| Ok(behind.clone())).validate(&settings("validator"), &newest);
+    assert!(outcome.response.accepted, "{outcome:?}");
+    let warnings = outcome.response.warnings.unwrap_or_default();
+    assert!(
+        warnings[0]
+            .contains("its status has not caught up with that template yet (generation 5, observed 4)"),
+        "{warnings:?}"
+    );
 }
 
-/// Converting moves a container's preStop hook with it, but a native
-/// sidecar's hook runs when the pod's termination starts, not after the main
-/// containers: said, naming the hook.
+/// Converting moves a container's preStop hook with it, and a native sidecar
+/// is stopped after the main containers: a hook written to hold a regular
+/// container up is no longer needed, one that waits for them spends their
+/// grace period. Said, naming the hook.
 #[test]
 fn converting_a_sidecar_with_a_pre_stop_hook_says_when_it_now_runs() {
     let drain =
@@ -679,9 +708,10 @@ fn converting_a_sidecar_with_a_pre_stop_hook_says_when_it_now_runs() {
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(
         warnings[0].ends_with(
-            "Its preStop exec \"sh -c while pgrep report; do sleep 1; done\" now runs when the pod's termination \
-             starts, at the same time as the main containers' shutdown, not after they have exited: check that it \
-             does not wait for them or outlive them (lifecycle.preStop)"
+            "Its preStop exec \"sh -c while pgrep report; do sleep 1; done\" moves with it: as a native sidecar it \
+             is stopped after the main containers (on deletion the hook still runs at once, and its SIGTERM waits \
+             for them within what is left of the grace period), so a hook that holds it up until they finish is no \
+             longer needed and one that waits for them spends their grace period (lifecycle.preStop)"
         ),
         "{warnings:?}"
     );
@@ -732,6 +762,16 @@ fn container_restart_rules_make_no_sidecar_and_no_stripped_one() {
     let outcome = Policy::new().validate(&settings("converter"), &pod);
     assert!(outcome.response.accepted, "{outcome:?}");
     assert_eq!(outcome.patch, None, "nothing moved");
+
+    // Its own restartPolicy Always (a regular container restarted for ever,
+    // the Job never completing) is what a native sidecar has: converted.
+    let mut always = pod.clone();
+    always["object"]["spec"]["containers"][1]["restartPolicy"] = json!("Always");
+    let converted = Policy::new().validate(&settings("converter"), &always);
+    assert!(converted.response.accepted, "{converted:?}");
+    let patched = converted.patched.clone().expect("converted");
+    assert_eq!(patched["spec"]["initContainers"][1]["name"], "istio-proxy");
+    assert_eq!(patched["spec"]["initContainers"][1]["restartPolicyRules"], rules);
     assert_eq!(
         outcome.response.warnings,
         Some(vec![
