@@ -224,7 +224,7 @@ fn judge_nodes(support: &NativeSupport, spec: &PodSpec, cluster: &dyn Cluster) -
             (None, Some(selector)) => selects(selector, node),
             (None, None) => true,
         };
-        let for_istio = bound.is_none() || in_scope;
+        let for_istio = support.cluster_oldest && (bound.is_none() || in_scope);
         if !in_scope && !for_istio {
             continue;
         }

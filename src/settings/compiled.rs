@@ -44,6 +44,10 @@ pub struct NativeSupport {
     pub when_unsupported: WhenUnsupported,
     /// The node-affinity match expression that requires the node label.
     pub label_requirement: Value,
+    /// Whether a rule judges the oldest kubelet of the whole cluster (Istio's
+    /// `auto`, declared in `jobSidecars.meshes`): only then does the Node
+    /// list's reading look at nodes outside the pod's own.
+    pub cluster_oldest: bool,
 }
 
 impl NativeSupport {
@@ -90,6 +94,7 @@ pub(super) fn native_support(settings: &NativeSupportSettings) -> Result<NativeS
         ));
     }
     Ok(NativeSupport {
+        cluster_oldest: false,
         strategy: settings.strategy,
         min_kubelet,
         when_unsupported: settings.when_unsupported,

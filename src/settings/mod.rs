@@ -313,7 +313,9 @@ impl Settings {
     /// Checks and compiles the settings; consumes them, so that the
     /// templates move into their compiled form instead of being copied.
     pub fn compile(self) -> Result<Compiled, SettingsError> {
-        let native_support = compiled::native_support(&self.native_support)?;
+        let meshes = compiled::meshes(self.job_sidecars.meshes)?;
+        let mut native_support = compiled::native_support(&self.native_support)?;
+        native_support.cluster_oldest = meshes.istio == Some(MeshMode::Auto);
         let handshake_seconds = self.native_support.handshake_timeout_seconds;
         Ok(Compiled {
             mutate: self.mutate,
@@ -321,7 +323,7 @@ impl Settings {
             allow_opt_out: self.allow_opt_out,
             templates: compiled::templates(self.sidecars, &native_support, handshake_seconds)?,
             job_sidecars: self.job_sidecars.action,
-            meshes: compiled::meshes(self.job_sidecars.meshes)?,
+            meshes,
             endless_commands: self.job_sidecars.endless_commands,
             owner_kinds: compiled::owner_kinds(&self.job_sidecars)?,
             stripped: self.stripped_restart_policy.action,
