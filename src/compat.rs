@@ -54,9 +54,10 @@ pub enum Below {
     Unknown(String),
 }
 
-/// What one read of the Node list tells about the pod's nodes: the verdict
-/// against `minKubeletVersion`, and the oldest kubelet among them (`Err`: why
-/// it is unknown), for the rules with a threshold of their own.
+/// What one read of the Node list tells: the verdict on the pod's nodes
+/// against `minKubeletVersion`, and the oldest kubelet where Istio's `auto`
+/// looks (the bound node, else the whole cluster, read so only where `auto`
+/// is declared; `Err`: why it is unknown), for its threshold of its own.
 struct Judged {
     verdict: NodeVerdict,
     oldest: Result<((u32, u32), String), String>,
@@ -182,7 +183,8 @@ fn fallback_name(support: &NativeSupport) -> &'static str {
 }
 
 /// Judges the nodes the pod can land on: its node if bound, else the nodes its
-/// `nodeSelector` selects, else every node.
+/// `nodeSelector` selects, else every node; in the same pass, the oldest
+/// kubelet (see `Judged`).
 fn judge_nodes(support: &NativeSupport, spec: &PodSpec, cluster: &dyn Cluster) -> Judged {
     let unknown = |why: String| Judged {
         verdict: NodeVerdict::Unknown(why.clone()),
