@@ -211,7 +211,7 @@ fn anchors_follow_githubs_rule() {
         Path::new("docs/injection.md"),
         "see [a](../README.md#x), [b](settings.md), [c](https://example.com/a.md), [d](#local)\n[e]: ./jobs.md\n\
          a [split](\nsettings.md#s), <a href=\"../x.md\">x</a>, \
-         [up](https://github.com/native-sidecar-policy/native-sidecar-policy/blob/main/docs/../../shared/f.md), \
+         [up](https://github.com/native-sidecar-policy/native-sidecar-policy/blob/main/docs/../../elsewhere/f.md), \
          [tree](https://github.com/native-sidecar-policy/native-sidecar-policy/tree/main/policies)\n",
     );
     let files: Vec<(PathBuf, Option<String>)> = links
@@ -225,7 +225,7 @@ fn anchors_follow_githubs_rule() {
             (PathBuf::from("docs/settings.md"), None),
             (PathBuf::from("docs/injection.md"), Some("local".to_owned())),
             (PathBuf::from("docs/settings.md"), Some("s".to_owned())),
-            (PathBuf::from("../shared/f.md"), None),
+            (PathBuf::from("../elsewhere/f.md"), None),
             (PathBuf::from("policies"), None),
             (PathBuf::from("docs/jobs.md"), None),
             (PathBuf::from("x.md"), None),
