@@ -142,12 +142,14 @@ impl<'a> Request<'a> {
         match (self.operation, self.old_object) {
             (Operation::Create, _) => true,
             (Operation::Update, Some(old)) => {
-                let differs = |pointer: &str| lookup(old, pointer) != lookup(self.object, pointer);
-                differs(&workload.spec_pointer)
+                let metadata_key = |object: &'a Value, key: &str| {
+                    lookup(object, &workload.metadata_pointer).and_then(|m| m.get(key))
+                };
+                lookup(old, &workload.spec_pointer) != lookup(self.object, &workload.spec_pointer)
                     || (workload.kind != "Pod"
                         && ["labels", "annotations"]
                             .iter()
-                            .any(|key| differs(&format!("{}/{key}", workload.metadata_pointer))))
+                            .any(|key| metadata_key(old, key) != metadata_key(self.object, key)))
             }
             (Operation::Update, None) => true,
             (Operation::Other, _) => false,

@@ -24,6 +24,21 @@ pub(crate) const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-config
 /// Controllers whose pod template a Pod is stamped from.
 const OWNER_KINDS: [&str; 4] = ["ReplicaSet", "Job", "StatefulSet", "DaemonSet"];
 
+/// What the policy reads of a Pod's controller: its pod template's native
+/// sidecars; of a StatefulSet also which revision its status names newest,
+/// and whether that status has caught up with it.
+const TEMPLATE_FIELDS: [&str; 2] = [
+    "spec.template.spec.initContainers.name",
+    "spec.template.spec.initContainers.restartPolicy",
+];
+const STATEFULSET_FIELDS: [&str; 5] = [
+    TEMPLATE_FIELDS[0],
+    TEMPLATE_FIELDS[1],
+    "metadata.generation",
+    "status.observedGeneration",
+    "status.updateRevision",
+];
+
 /// The label a StatefulSet sets on each pod: the revision it was made from,
 /// as the StatefulSet's `status.updateRevision` names its newest.
 const REVISION_LABEL: &str = "controller-revision-hash";
@@ -262,19 +277,10 @@ fn report(
 /// `(kind/name, object)` of the Pod's controller, read through the host.
 fn owner_template(request: &Request, cluster: &dyn Cluster, plan: &mut Plan) -> Option<(String, Value)> {
     let owner = request.controller().filter(|o| OWNER_KINDS.contains(&o.kind))?;
-    let template_fields = [
-        "spec.template.spec.initContainers.name",
-        "spec.template.spec.initContainers.restartPolicy",
-    ];
-    let revision_fields = [
-        "metadata.generation",
-        "status.observedGeneration",
-        "status.updateRevision",
-    ];
     let fields: &[&str] = if owner.kind == "StatefulSet" {
-        &[template_fields.as_slice(), revision_fields.as_slice()].concat()
+        &STATEFULSET_FIELDS
     } else {
-        &template_fields
+        &TEMPLATE_FIELDS
     };
     let described = format!("{}/{}", owner.kind, owner.name);
     match cluster.get_resource(
