@@ -122,6 +122,17 @@ impl Pod {
         read(&self.dir.join("ran")).lines().map(str::to_owned).collect()
     }
 
+    /// Starts the native copy as a kubelet first runs an init container, and
+    /// waits for it to complete (exit 0), as its first run must.
+    fn first_run_completes(&mut self) {
+        let first_run = self.start("native");
+        assert_eq!(
+            self.settle(first_run),
+            Settled::Exited(Some(0)),
+            "the first run exits 0"
+        );
+    }
+
     /// Waits until copy `index` is in its wait loop: it found no owner and
     /// sleeps before looking again (a `sleep` child of its shell).
     fn waiting(&self, index: usize) {
@@ -220,12 +231,7 @@ fn native_supported(#[case] shell_name: &str, #[case] restart: Restart) {
         return skipped(shell_name);
     };
     let mut pod = Pod::new(sh, &format!("native-{shell_name}-{restart:?}"));
-    let first_run = pod.start("native");
-    assert_eq!(
-        pod.settle(first_run),
-        Settled::Exited(Some(0)),
-        "the first run exits 0"
-    );
+    pod.first_run_completes();
 
     let regular = pod.start("legacy");
     match restart {
@@ -269,12 +275,7 @@ fn native_unsupported(#[case] shell_name: &str) {
         return skipped(shell_name);
     };
     let mut pod = Pod::new(sh, &format!("legacy-{shell_name}"));
-    let init = pod.start("native");
-    assert_eq!(
-        pod.settle(init),
-        Settled::Exited(Some(0)),
-        "a plain init container that completes"
-    );
+    pod.first_run_completes();
     let regular = pod.start("legacy");
     assert_eq!(pod.ran(), ["legacy"], "{shell_name}");
     assert_eq!(
@@ -298,8 +299,7 @@ fn a_sandbox_restart_runs_the_sidecar_again_in_its_owner(#[case] shell_name: &st
         return skipped(shell_name);
     };
     let mut pod = Pod::new(sh, &format!("sandbox-{shell_name}-{native}"));
-    let first = pod.start("native");
-    assert_eq!(pod.settle(first), Settled::Exited(Some(0)));
+    pod.first_run_completes();
     pod.start("legacy");
     if native {
         pod.start("native");
