@@ -97,6 +97,7 @@ test-steps: setup $(WASM) $(PLAYGROUND_PKG) lint
 	cargo check --locked --manifest-path fuzz/Cargo.toml --bins
 	cargo check --locked --target wasm32-wasip1 --manifest-path $(SDK_FLOOR) --target-dir target
 	cargo check --locked --target wasm32-wasip1 --manifest-path $(SDK_FLOOR) --target-dir target --features mutate
+	cargo check --locked --target wasm32-wasip1 --manifest-path $(SDK_FLOOR) --target-dir target --features lookup
 	$(MAKE) playground-test
 	$(MAKE) e2e-tests
 
@@ -170,11 +171,13 @@ FUZZ_SECONDS ?= 20
 fuzz-smoke:
 	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz-smoke.sh
 
-# Admission latency, cold start and memory (criterion); prints the tables at
-# the end. Beside the SDK floors (benches/sdk-floor) and, when
+# Admission latency, cold start, memory and the node lookup by cluster size
+# (criterion); prints the tables at the end. Beside the SDK floors
+# (benches/sdk-floor: accepting, mutating, listing the Nodes) and, when
 # OFFICIAL_POLICIES names a directory of modules built from kubewarden/policies
 # (docs/performance.md), official policies.
 bench: $(WASM)
 	cargo build --locked --release --target wasm32-wasip1 --manifest-path $(SDK_FLOOR) --target-dir target
 	cargo build --locked --release --target wasm32-wasip1 --manifest-path $(SDK_FLOOR) --target-dir target/sdk-floor-mutating --features mutate
+	cargo build --locked --release --target wasm32-wasip1 --manifest-path $(SDK_FLOOR) --target-dir target/sdk-floor-lookup --features lookup
 	cargo bench --locked --bench admission

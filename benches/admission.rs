@@ -22,7 +22,16 @@
 //!   does;
 //! - cold start: compile + link + instantiate the module, instantiate it (and
 //!   the floor); `validate_settings` on the largest shipped settings;
-//! - peak linear memory of the large pod, found by capping the instance's memory.
+//! - peak linear memory of the large pod, found by capping the instance's memory;
+//! - the node lookup of `nativeSupport.strategy: nodeVersion` by cluster size
+//!   (2 to 15,000 nodes, 21 labels each as managed clusters carry, 250 per
+//!   pool): what the host does (serialise its answer, with the field masks
+//!   the policy asks; the nodes as the policy-server keeps them, metadata
+//!   whole), the module's call, beside a floor that makes the same call and
+//!   parses the answer into a `serde_json::Value` (benches/sdk-floor,
+//!   feature `lookup`); a pod pinned to one pool (`nativeSupport.nodePools`);
+//!   a pod whose `nodeSelector` names no pool; the instance's memory at
+//!   15,000 nodes.
 //!
 //! `make bench` runs it and prints the tables. Numbers are reported, never asserted.
 
@@ -50,7 +59,7 @@ impl Cluster for NoCluster {
     fn get_resource(&self, _: &str, _: &str, _: &str, _: &str, _: &[&str]) -> Result<Value, String> {
         Err("no cluster".to_owned())
     }
-    fn list_all(&self, _: &str, _: &str, _: &[&str]) -> Result<Vec<Value>, String> {
+    fn list_all(&self, _: &str, _: &str, _: &str, _: &[&str]) -> Result<Vec<u8>, String> {
         Err("no cluster".to_owned())
     }
 }
@@ -108,9 +117,10 @@ fn instance(linked: &WasmtimeEngineProviderPre) -> Policy {
     Policy::instantiate(linked, |_, _| Err("no cluster".to_owned()))
 }
 
-/// Where `make bench` builds the SDK floor (benches/sdk-floor), or its mutating variant.
-fn floor_path(mutating: bool) -> PathBuf {
-    let dir = if mutating { "sdk-floor-mutating" } else { "" };
+/// Where `make bench` builds the SDK floor (benches/sdk-floor), or a variant
+/// (`sdk-floor-mutating`, `sdk-floor-lookup`).
+fn floor_path(variant: &str) -> PathBuf {
+    let dir = variant;
     target_dir()
         .join(dir)
         .join("wasm32-wasip1/release/sdk_floor.wasm")
@@ -197,15 +207,22 @@ fn ratio(a: Option<f64>, b: Option<f64>) -> String {
 /// The smallest memory cap (in 64 KiB pages) under which `validate` still answers.
 fn peak_memory(settings: &Value, request: &Value) -> usize {
     let bytes = payload(settings, request);
-    let answers = |pages: usize| {
-        instance(&linked(Some(pages * 65_536)))
-            .call("validate", &bytes)
-            .is_ok()
-    };
-    let (mut low, mut high) = (1, 4_096);
+    smallest_memory(4_096, |cap| {
+        instance(&linked(Some(cap))).call("validate", &bytes).is_ok()
+    })
+}
+
+/// The smallest linear memory, in bytes (whole 64 KiB pages up to
+/// `max_pages`), with which `answers` still holds.
+fn smallest_memory(max_pages: usize, answers: impl Fn(usize) -> bool) -> usize {
+    let (mut low, mut high) = (1, max_pages);
     while low < high {
         let mid = (low + high) / 2;
-        if answers(mid) { high = mid } else { low = mid + 1 }
+        if answers(mid * 65_536) {
+            high = mid
+        } else {
+            low = mid + 1
+        }
     }
     low * 65_536
 }
@@ -217,14 +234,14 @@ fn main() {
         .sample_size(30)
         .configure_from_args();
     // Each module compiled and linked once: every instance below comes from these.
-    let floor_linked = |mutating| {
-        linked_file(&floor_path(mutating))
+    let floor_linked = |variant| {
+        linked_file(&floor_path(variant))
             .unwrap_or_else(|e| panic!("the SDK floor: {e} (make bench builds it)"))
     };
     let modules = [
         ("", linked(None)),
-        ("-floor", floor_linked(false)),
-        ("-mutating-floor", floor_linked(true)),
+        ("-floor", floor_linked("")),
+        ("-mutating-floor", floor_linked("sdk-floor-mutating")),
     ];
     let [policy, floor, mutating_floor] = modules.each_ref().map(|(_, linked)| instance(linked));
     let official_dir = std::env::var_os("OFFICIAL_POLICIES").map(PathBuf::from);
@@ -413,6 +430,7 @@ fn main() {
         b.iter(|| policy.call("validate_settings", black_box(settings.as_bytes())))
     });
     cold.finish();
+    let lookup = node_lookup(&mut criterion, &modules[0].1, &floor_linked("sdk-floor-lookup"));
     criterion.final_summary();
 
     let large = cases()
@@ -559,4 +577,230 @@ fn main() {
         "peak linear memory, large pod: {:.2} MiB",
         memory as f64 / 1_048_576.0
     );
+    lookup.print();
+}
+
+/// The cluster sizes the node lookup is measured at.
+const CLUSTER_SIZES: [usize; 5] = [2, 250, 500, 5_000, 15_000];
+/// Nodes per pool (`cloud.google.com/gke-nodepool`).
+const POOL_SIZE: usize = 250;
+
+/// A node as the API server has it: 21 labels, as on a managed cluster.
+fn cluster_node(index: usize) -> Value {
+    let name = format!("gke-prod-pool-{:02}-{index:05}", index / POOL_SIZE);
+    let mut labels = serde_json::Map::new();
+    for (key, value) in [
+        (
+            "cloud.google.com/gke-nodepool",
+            format!("pool-{:02}", index / POOL_SIZE),
+        ),
+        ("kubernetes.io/hostname", name.clone()),
+        ("kubernetes.io/os", "linux".to_owned()),
+        ("kubernetes.io/arch", "amd64".to_owned()),
+        ("beta.kubernetes.io/os", "linux".to_owned()),
+        ("beta.kubernetes.io/arch", "amd64".to_owned()),
+        ("node.kubernetes.io/instance-type", "n2-standard-8".to_owned()),
+        ("beta.kubernetes.io/instance-type", "n2-standard-8".to_owned()),
+        ("topology.kubernetes.io/region", "europe-west1".to_owned()),
+        (
+            "topology.kubernetes.io/zone",
+            format!("europe-west1-{}", ["b", "c", "d"][index % 3]),
+        ),
+        (
+            "failure-domain.beta.kubernetes.io/region",
+            "europe-west1".to_owned(),
+        ),
+        (
+            "failure-domain.beta.kubernetes.io/zone",
+            format!("europe-west1-{}", ["b", "c", "d"][index % 3]),
+        ),
+        ("cloud.google.com/gke-boot-disk", "pd-balanced".to_owned()),
+        ("cloud.google.com/gke-container-runtime", "containerd".to_owned()),
+        ("cloud.google.com/gke-cpu-scaling-level", "8".to_owned()),
+        ("cloud.google.com/gke-logging-variant", "DEFAULT".to_owned()),
+        ("cloud.google.com/gke-max-pods-per-node", "110".to_owned()),
+        ("cloud.google.com/gke-os-distribution", "cos".to_owned()),
+        ("cloud.google.com/gke-provisioning", "standard".to_owned()),
+        ("cloud.google.com/gke-stack-type", "IPV4".to_owned()),
+        ("cloud.google.com/machine-family", "n2".to_owned()),
+    ] {
+        labels.insert(key.to_owned(), Value::from(value));
+    }
+    // The metadata the policy-server keeps whatever the field masks say
+    // (it drops managedFields and the last-applied annotation only).
+    json!({"apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": name, "labels": labels, "uid": format!("5f0c2a4e-1b7d-4c3a-9e2f-{index:012}"),
+            "resourceVersion": format!("{}", 81_000_000 + index), "creationTimestamp": "2026-11-02T09:14:27Z",
+            "annotations": {
+                "container.googleapis.com/instance_id": format!("{}", 4_100_000_000_000_000_000u64 + index as u64),
+                "csi.volume.kubernetes.io/nodeid": format!("{{\"pd.csi.storage.gke.io\":\"projects/prod/zones/europe-west1-b/instances/{name}\"}}"),
+                "node.alpha.kubernetes.io/ttl": "0",
+                "node.gke.io/last-applied-node-labels": "cloud.google.com/gke-boot-disk=pd-balanced,cloud.google.com/gke-container-runtime=containerd",
+                "volumes.kubernetes.io/controller-managed-attach-detach": "true"}},
+        "status": {"nodeInfo": {"kubeletVersion": "v1.31.4-gke.1000"}}})
+}
+
+/// A pod to inject under `nodeVersion`, with this `nodeSelector`.
+fn lookup_request(node_selector: Option<Value>) -> Value {
+    let mut request = pod(3, 8);
+    if let Some(node_selector) = node_selector {
+        request["object"]["spec"]["nodeSelector"] = node_selector;
+    }
+    request
+}
+
+/// What the node lookup's table shows besides criterion's times.
+struct Lookup {
+    /// Per cluster size: the size in bytes of the host's answer to the pod.
+    answers: Vec<(usize, usize)>,
+    /// The instance's peak linear memory for the pod in 15,000 nodes.
+    memory: usize,
+}
+
+/// An instance of `linked` whose host answers Node lists of `nodes` with
+/// bytes serialised once per distinct request (the host's share is timed
+/// apart).
+fn lookup_instance(linked: &WasmtimeEngineProviderPre, nodes: std::sync::Arc<Vec<Value>>) -> Policy {
+    let cache: std::sync::Mutex<BTreeMap<String, Vec<u8>>> = std::sync::Mutex::default();
+    Policy::instantiate_raw(linked, move |operation, request| match operation {
+        "list_resources_all" => {
+            let mut cache = cache.lock().map_err(|e| e.to_string())?;
+            let answer = match cache.entry(request.to_string()) {
+                std::collections::btree_map::Entry::Occupied(answer) => answer.into_mut(),
+                std::collections::btree_map::Entry::Vacant(entry) => {
+                    let list = harness::answer_from(&nodes, operation, request)?;
+                    entry.insert(serde_json::to_vec(&list).map_err(|e| e.to_string())?)
+                }
+            };
+            Ok(answer.clone())
+        }
+        _ => Err(format!("unexpected host call {operation}")),
+    })
+}
+
+fn node_lookup(
+    criterion: &mut Criterion,
+    policy: &WasmtimeEngineProviderPre,
+    floor: &WasmtimeEngineProviderPre,
+) -> Lookup {
+    let settings = {
+        let mut settings = fixture("settings/injector.json");
+        let pools: Vec<String> = (0..CLUSTER_SIZES[CLUSTER_SIZES.len() - 1] / POOL_SIZE)
+            .map(|pool| format!("pool-{pool:02}"))
+            .collect();
+        settings["nativeSupport"] = json!({"strategy": "nodeVersion",
+            "nodePools": {"cloud.google.com/gke-nodepool": pools}});
+        settings
+    };
+    let unpinned = payload(&settings, &lookup_request(None));
+    let pinned = payload(
+        &settings,
+        &lookup_request(Some(json!({"cloud.google.com/gke-nodepool": "pool-07"}))),
+    );
+    // A selector that names no pool: every node is read, and its labels checked.
+    let by_os = payload(
+        &settings,
+        &lookup_request(Some(json!({"kubernetes.io/os": "linux"}))),
+    );
+    let mut group = criterion.benchmark_group("node-lookup");
+    group.sample_size(10);
+    let mut answers = Vec::new();
+    let mut memory = 0;
+    for size in CLUSTER_SIZES {
+        let nodes = std::sync::Arc::new((0..size).map(cluster_node).collect::<Vec<_>>());
+        let module = lookup_instance(policy, std::sync::Arc::clone(&nodes));
+        let floor = lookup_instance(floor, std::sync::Arc::clone(&nodes));
+        // What the module asks, and so what the host serialises, per pod.
+        module.call("validate", &unpinned).expect("an answer");
+        let asked = module
+            .host_calls
+            .lock()
+            .expect("not poisoned")
+            .first()
+            .map(|(_, asked)| asked.clone());
+        let asked = asked.expect("the pod makes the module list the nodes");
+        let list = harness::answer_from(&nodes, "list_resources_all", &asked).expect("a Node list");
+        answers.push((size, serde_json::to_vec(&list).map(|b| b.len()).unwrap_or(0)));
+        // The host's share: copy the nodes out of its cache (where they are
+        // kept masked, as the policy-server keeps them) and serialise them.
+        group.bench_function(format!("host-{size}"), |b| {
+            b.iter(|| serde_json::to_vec(&black_box(&list).clone()))
+        });
+        group.bench_function(format!("module-{size}"), |b| {
+            b.iter(|| module.call("validate", black_box(&unpinned)))
+        });
+        group.bench_function(format!("floor-{size}"), |b| {
+            b.iter(|| floor.call("validate", black_box(&unpinned)))
+        });
+        if size == 5_000 {
+            group.bench_function("module-pinned-250-of-5000", |b| {
+                b.iter(|| module.call("validate", black_box(&pinned)))
+            });
+            group.bench_function("module-by-os-5000", |b| {
+                b.iter(|| module.call("validate", black_box(&by_os)))
+            });
+        }
+        if size == 15_000 {
+            memory = lookup_peak_memory(&nodes, &unpinned);
+        }
+    }
+    group.finish();
+    Lookup { answers, memory }
+}
+
+/// The smallest memory cap under which the module's `validate` still
+/// answers the lookup in `nodes`.
+fn lookup_peak_memory(nodes: &std::sync::Arc<Vec<Value>>, bytes: &[u8]) -> usize {
+    smallest_memory(16_384, |cap| {
+        lookup_instance(&linked(Some(cap)), std::sync::Arc::clone(nodes))
+            .call("validate", bytes)
+            .is_ok()
+    })
+}
+
+impl Lookup {
+    fn print(&self) {
+        let time = |id: &str| mean_ns("node-lookup", id);
+        println!(
+            "
+node lookup under nativeSupport.strategy nodeVersion, a pod CREATE, by cluster size (21 labels per node):"
+        );
+        println!(
+            "| nodes | answer | host: copy and serialise | module's call | floor: same call, parsed into a Value | module/floor | lookup share: module/floor |"
+        );
+        println!("|---|---|---|---|---|---|---|");
+        let (module_2, floor_2) = (time("module-2"), time("floor-2"));
+        for (size, bytes) in &self.answers {
+            let (host, module, floor) = (
+                time(&format!("host-{size}")),
+                time(&format!("module-{size}")),
+                time(&format!("floor-{size}")),
+            );
+            let less = |a: Option<f64>, b: Option<f64>| Some(a? - b?);
+            println!(
+                "| {size} | {:.1} KB | {} | {} | {} | {} | {} |",
+                *bytes as f64 / 1024.0,
+                human(host),
+                human(module),
+                human(floor),
+                ratio(module, floor),
+                ratio(less(module, module_2), less(floor, floor_2)),
+            );
+        }
+        println!(
+            "a pod whose nodeSelector names no pool (kubernetes.io/os: linux) in 5,000 nodes, its labels checked on each: {}",
+            human(time("module-by-os-5000"))
+        );
+        let pinned = time("module-pinned-250-of-5000");
+        println!(
+            "a pod pinned to one pool of 250 nodes (nodeSelector cloud.google.com/gke-nodepool) in 5,000 nodes: {} \
+             ({} of the same pod, unpinned, in a cluster of 250)",
+            human(pinned),
+            ratio(pinned, time("module-250"))
+        );
+        println!(
+            "peak linear memory, a pod CREATE in 15,000 nodes: {:.2} MiB",
+            self.memory as f64 / 1_048_576.0
+        );
+    }
 }

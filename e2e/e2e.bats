@@ -255,6 +255,18 @@ recorded_status() {
   [ "$(recorded_status)" = "legacy: pool-b-1 runs kubelet v1.27.16-eks-a737599" ]
 }
 
+@test "nodeVersion asks for a pinned pod's pool only (replayed Node list of one pool)" {
+  jq '.object.spec.nodeSelector = {"cloud.google.com/gke-nodepool": "old"}' \
+    "$FIXTURES/requests/pod-create-plain.json" > "$OUT/pod-pinned-old-pool.json"
+  jq '.nativeSupport.nodePools = {"cloud.google.com/gke-nodepool": ["old", "new"]}' \
+    "$FIXTURES/settings/node-version.json" > "$OUT/node-version-pools.json"
+  evaluate "$OUT/node-version-pools.json" "$OUT/pod-pinned-old-pool.json" --allow-context-aware \
+    --replay-host-capabilities-interactions "$BATS_TEST_DIRNAME/sessions/nodes-pool.yml"
+  [ "$(allowed)" = true ]
+  [ -z "$(warnings)" ]
+  [ "$(recorded_status)" = "legacy: pool-b-1 runs kubelet v1.27.16-eks-a737599" ]
+}
+
 @test "[no kwctl] every shipped policy carries settings" {
   policies=$(grep -l -E '^kind: (Cluster)?AdmissionPolicy' "$ROOT"/policies/*.yaml | wc -l)
   [ "$policies" -eq 5 ]

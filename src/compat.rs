@@ -7,12 +7,17 @@
 //! The same answer governs every native sidecar the policy writes: the ones it
 //! injects and the legacy sidecars it converts.
 
+use std::borrow::Cow;
 use std::cell::OnceCell;
+use std::collections::BTreeMap;
 
+use serde::de::{self, IgnoredAny, Visitor};
+use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use crate::cluster::Cluster;
-use crate::plan::{At, Edit, Plan, lookup, under};
+use crate::plan::{At, Edit, Plan, under};
 use crate::request::{PodSpec, Workload};
 use crate::settings::{NativeSupport, Strategy, WhenUnsupported, kubelet_minor};
 
@@ -182,28 +187,185 @@ fn fallback_name(support: &NativeSupport) -> &'static str {
     }
 }
 
-/// Judges the nodes the pod can land on: its node if bound, else the nodes its
-/// `nodeSelector` selects, else every node; in the same pass, the oldest
-/// kubelet (see `Judged`).
+/// What the judging reads of a Node, borrowed from the host's answer: its
+/// name and kubelet version, its labels kept as their text and read only
+/// where the policy checks a selector itself. No `Value` per node: in a
+/// cluster of thousands, building one is most of the cost. A field of the
+/// wrong type reads as empty, as the `Value` reading did, rather than make
+/// the whole list unreadable.
+#[derive(Deserialize)]
+struct SeenNode<'a> {
+    #[serde(borrow, default, deserialize_with = "or_default")]
+    metadata: SeenMetadata<'a>,
+    #[serde(borrow, default, deserialize_with = "or_default")]
+    status: SeenStatus<'a>,
+}
+
+#[derive(Default, Deserialize)]
+struct SeenMetadata<'a> {
+    #[serde(borrow, default, deserialize_with = "text")]
+    name: Cow<'a, str>,
+    #[serde(borrow, default)]
+    labels: Option<&'a RawValue>,
+}
+
+#[derive(Default, Deserialize)]
+struct SeenStatus<'a> {
+    #[serde(borrow, default, rename = "nodeInfo", deserialize_with = "or_default")]
+    node_info: SeenNodeInfo<'a>,
+}
+
+#[derive(Default, Deserialize)]
+struct SeenNodeInfo<'a> {
+    #[serde(borrow, default, rename = "kubeletVersion", deserialize_with = "text")]
+    kubelet_version: Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
+struct SeenList<'a> {
+    #[serde(borrow)]
+    items: Vec<SeenNode<'a>>,
+}
+
+/// An object, or its default where the answer has `null`.
+fn or_default<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(
+    deserializer: D,
+) -> Result<T, D::Error> {
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+/// A string, borrowed where it has no escapes; anything else reads as "".
+fn text<'de: 'a, 'a, D: Deserializer<'de>>(deserializer: D) -> Result<Cow<'a, str>, D::Error> {
+    struct Text;
+    impl<'de> Visitor<'de> for Text {
+        type Value = Cow<'de, str>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_borrowed_str<E: de::Error>(self, text: &'de str) -> Result<Self::Value, E> {
+            Ok(Cow::Borrowed(text))
+        }
+        fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
+            Ok(Cow::Owned(text.to_owned()))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(Cow::Borrowed(""))
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(Cow::Borrowed(""))
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok(Cow::Borrowed(""))
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok(Cow::Borrowed(""))
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(Cow::Borrowed(""))
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(Cow::Borrowed(""))
+        }
+        fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Ok(Cow::Borrowed(""))
+        }
+    }
+    deserializer.deserialize_any(Text)
+}
+
+impl SeenNode<'_> {
+    /// The node's name as messages give it.
+    fn name(&self) -> &str {
+        match self.metadata.name.as_ref() {
+            "" => "?",
+            name => name,
+        }
+    }
+
+    /// Whether its labels meet every `key=value` (a value that is not text
+    /// meets none, as before the API server's validation). Label keys and
+    /// values have no characters JSON escapes, so they are read borrowed.
+    fn has(&self, requirements: &[(&str, Option<&str>)]) -> bool {
+        let text = self.metadata.labels.map_or("{}", RawValue::get);
+        let meets =
+            |found: Option<&str>, wanted: &Option<&str>| found.is_some_and(|found| Some(found) == *wanted);
+        match serde_json::from_str::<BTreeMap<&str, &str>>(text) {
+            Ok(labels) => requirements
+                .iter()
+                .all(|(key, wanted)| meets(labels.get(key).copied(), wanted)),
+            // Escapes, or a label that is not text: the slow way.
+            Err(_) => {
+                let labels: Map<String, Value> = serde_json::from_str(text).unwrap_or_default();
+                requirements
+                    .iter()
+                    .all(|(key, wanted)| meets(labels.get(*key).and_then(Value::as_str), wanted))
+            }
+        }
+    }
+}
+
+/// The fields of a Node the judging asks the host for: always the same, so
+/// that the policy-server keeps one cache of them (its field masks prune the
+/// rest of the object, not its metadata: the labels come back regardless).
+const NODE_FIELDS: [&str; 3] = [
+    "metadata.labels",
+    "metadata.name",
+    "status.nodeInfo.kubeletVersion",
+];
+
+/// What to ask the host for the nodes a pod can land on, and what of its
+/// `nodeSelector` the policy checks itself.
+struct Ask<'s> {
+    /// The pool the pod names, `key=value`, for the host (and the API server
+    /// behind it) to select with; empty: all nodes.
+    host_selector: String,
+    /// The rest of the selector, checked on the labels the host returns.
+    checked_here: Vec<(&'s str, Option<&'s str>)>,
+}
+
+impl<'s> Ask<'s> {
+    /// The pod's `nodeSelector` split between the host and the policy: a
+    /// pool listed in `nativeSupport.nodePools` goes to the host, as a label
+    /// selector (the policy-server keeps a watch per distinct selector, so
+    /// only the operator's pools are asked for: a pod's own values are
+    /// anyone's); the rest is checked here. When every node is read anyway
+    /// (Istio's `auto` judges the whole cluster), all of it is checked here.
+    fn of(selector: Option<&'s Map<String, Value>>, support: &NativeSupport) -> Ask<'s> {
+        let mut ask = Ask {
+            host_selector: String::new(),
+            checked_here: Vec::new(),
+        };
+        for (key, value) in selector.into_iter().flatten() {
+            let value = value.as_str();
+            let listed = |(pool_key, pool_value): &(String, String)| {
+                pool_key == key && Some(pool_value.as_str()) == value
+            };
+            match value {
+                // One pool: a second one in the same selector is checked here.
+                Some(value)
+                    if ask.host_selector.is_empty()
+                        && !support.cluster_oldest
+                        && support.pools.iter().any(listed) =>
+                {
+                    ask.host_selector = format!("{key}={value}");
+                }
+                _ => ask.checked_here.push((key.as_str(), value)),
+            }
+        }
+        ask
+    }
+}
+
+/// Judges the nodes the pod can land on: its node if bound (asked for by
+/// name), else the nodes its `nodeSelector` selects (the pool asked for by a
+/// label selector), else every node; in the same pass, the oldest kubelet
+/// (see `Judged`).
 fn judge_nodes(support: &NativeSupport, spec: &PodSpec, cluster: &dyn Cluster) -> Judged {
     let unknown = |why: String| Judged {
         verdict: NodeVerdict::Unknown(why.clone()),
         oldest: Err(why),
-    };
-    let fields = [
-        "metadata.name",
-        "metadata.labels",
-        "status.nodeInfo.kubeletVersion",
-    ];
-    let nodes = match cluster.list_all("v1", "Node", &fields) {
-        Ok(nodes) => nodes,
-        Err(error) => return unknown(format!("could not list the nodes: {error}")),
-    };
-    let name_of = |node: &Value| {
-        lookup(node, "/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or("?")
-            .to_owned()
     };
     let bound = spec.node_name();
     let selector = spec.node_selector().filter(|selector| !selector.is_empty());
@@ -212,43 +374,58 @@ fn judge_nodes(support: &NativeSupport, spec: &PodSpec, cluster: &dyn Cluster) -
         (None, Some(_)) => "the nodes its nodeSelector selects".to_owned(),
         (None, None) => "the cluster's nodes".to_owned(),
     };
+    let ask = match bound {
+        Some(_) => Ask::of(None, support),
+        None => Ask::of(selector, support),
+    };
+    let answer = match bound {
+        // One node: read by name, and judged as a list of one.
+        Some(bound) => cluster
+            .get_resource("v1", "Node", "", bound, &NODE_FIELDS)
+            .map_err(|error| format!("could not read node {bound}: {error}"))
+            .and_then(|node| serde_json::to_vec(&json!({"items": [node]})).map_err(|e| e.to_string())),
+        None => cluster
+            .list_all("v1", "Node", &ask.host_selector, &NODE_FIELDS)
+            .map_err(|error| format!("could not list the nodes: {error}")),
+    };
+    let answer = match answer {
+        Ok(answer) => answer,
+        Err(why) => return unknown(why),
+    };
+    let nodes = match serde_json::from_slice::<SeenList>(&answer) {
+        Ok(list) => list.items,
+        Err(error) => return unknown(format!("could not read the Node list: {error}")),
+    };
     let (min_major, min_minor) = support.min_kubelet;
     let mut judged = 0;
     let mut too_old = Vec::new();
     // The oldest kubelet where Istio's `auto` looks: the pod's node when it
     // is bound, else every node of the cluster (not only those the
-    // nodeSelector picks). `(version, node, as written)`, described once.
-    let mut oldest: Option<((u32, u32), &Value, &str)> = None;
-    let mut unreadable: Option<&Value> = None;
+    // nodeSelector picks). `(version, node)`, described once.
+    let mut oldest: Option<((u32, u32), &SeenNode)> = None;
+    let mut unreadable: Option<&SeenNode> = None;
     for node in &nodes {
-        let in_scope = match (bound, selector) {
-            (Some(bound), _) => name_of(node) == bound,
-            (None, Some(selector)) => selects(selector, node),
-            (None, None) => true,
-        };
+        let in_scope = bound.is_none_or(|bound| node.metadata.name == bound)
+            && (ask.checked_here.is_empty() || node.has(&ask.checked_here));
         let for_istio = support.cluster_oldest && (bound.is_none() || in_scope);
         if !in_scope && !for_istio {
             continue;
         }
-        let version = lookup(node, "/status/nodeInfo/kubeletVersion")
-            .and_then(Value::as_str)
-            .unwrap_or("");
+        let version = node.status.node_info.kubelet_version.as_ref();
         let found = kubelet_minor(version);
         if in_scope {
             judged += 1;
             match found {
                 Some(found) if found >= (min_major, min_minor) => {}
-                Some(_) => too_old.push(format!("{} runs kubelet {version}", name_of(node))),
+                Some(_) => too_old.push(format!("{} runs kubelet {version}", node.name())),
                 None => too_old.push(format!(
                     "{} runs an unreadable kubelet version {version:?}",
-                    name_of(node)
+                    node.name()
                 )),
             }
         }
         match found {
-            Some(found) if oldest.is_none_or(|(seen, ..)| found < seen) => {
-                oldest = Some((found, node, version))
-            }
+            Some(found) if oldest.is_none_or(|(seen, _)| found < seen) => oldest = Some((found, node)),
             Some(_) => {}
             None => unreadable = unreadable.or(Some(node)),
         }
@@ -256,17 +433,20 @@ fn judge_nodes(support: &NativeSupport, spec: &PodSpec, cluster: &dyn Cluster) -
     if judged == 0 {
         return unknown(format!("no node found among {scope}"));
     }
-    let describe = |node: &Value| {
-        let version = lookup(node, "/status/nodeInfo/kubeletVersion")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        format!("{} runs kubelet {version:?}, which cannot be read", name_of(node))
-    };
     let oldest = match (unreadable, oldest) {
-        (Some(node), _) => Err(describe(node)),
-        (None, Some((found, node, version))) => {
-            Ok((found, format!("{} runs kubelet {version}", name_of(node))))
-        }
+        (Some(node), _) => Err(format!(
+            "{} runs kubelet {:?}, which cannot be read",
+            node.name(),
+            node.status.node_info.kubelet_version
+        )),
+        (None, Some((found, node))) => Ok((
+            found,
+            format!(
+                "{} runs kubelet {}",
+                node.name(),
+                node.status.node_info.kubelet_version
+            ),
+        )),
         (None, None) => Err(format!("no node found among {scope}")),
     };
     let verdict = match too_old.as_slice() {
@@ -277,13 +457,6 @@ fn judge_nodes(support: &NativeSupport, spec: &PodSpec, cluster: &dyn Cluster) -
         [first, rest @ ..] => NodeVerdict::Unsupported(format!("{first} (and {} more nodes)", rest.len())),
     };
     Judged { verdict, oldest }
-}
-
-fn selects(selector: &Map<String, Value>, node: &Value) -> bool {
-    let labels = lookup(node, "/metadata/labels");
-    selector
-        .iter()
-        .all(|(key, value)| labels.and_then(|l| l.get(key)) == Some(value))
 }
 
 /// With `nodeLabel`, keeps a pod that got native sidecars (injected or

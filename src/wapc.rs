@@ -55,29 +55,30 @@ impl Cluster for Host {
         get_resource::<Value>(&request).map_err(|e| e.to_string())
     }
 
-    fn list_all(&self, api_version: &str, kind: &str, fields: &[&str]) -> Result<Vec<Value>, String> {
+    fn list_all(
+        &self,
+        api_version: &str,
+        kind: &str,
+        label_selector: &str,
+        fields: &[&str],
+    ) -> Result<Vec<u8>, String> {
         // The SDK's list_all_resources wants a typed k8s-openapi list; the
-        // host call itself is the same, read here as JSON.
+        // host call itself is the same, and its answer is handed on as it
+        // came, for the caller to read only what it needs.
         let request = ListAllResourcesRequest {
             api_version: api_version.to_owned(),
             kind: kind.to_owned(),
-            label_selector: None,
+            label_selector: Some(label_selector.to_owned()).filter(|s| !s.is_empty()),
             field_selector: None,
             field_masks: masks(fields),
         };
         let payload = serde_json::to_vec(&request).map_err(|e| e.to_string())?;
-        let answer = kubewarden_policy_sdk::wapc_guest::host_call(
+        kubewarden_policy_sdk::wapc_guest::host_call(
             "kubewarden",
             "kubernetes",
             "list_resources_all",
             &payload,
         )
-        .map_err(|e| e.to_string())?;
-        let mut list: Value =
-            serde_json::from_slice(&answer).map_err(|e| format!("unreadable {kind} list: {e}"))?;
-        match list.get_mut("items").map(Value::take) {
-            Some(Value::Array(items)) => Ok(items),
-            _ => Err(format!("the {kind} list has no items")),
-        }
+        .map_err(|e| e.to_string())
     }
 }

@@ -17,8 +17,17 @@ pub trait Cluster {
         fields: &[&str],
     ) -> Result<Value, String>;
 
-    /// Every resource of a kind in the cluster, as JSON (field masks as above).
-    fn list_all(&self, api_version: &str, kind: &str, fields: &[&str]) -> Result<Vec<Value>, String>;
+    /// Every resource of a kind that `label_selector` selects (equality
+    /// requirements, `key=value,…`; empty selects all), as the JSON text of
+    /// its list (field masks as above): the caller reads only what it needs
+    /// of it, without a `Value` per object.
+    fn list_all(
+        &self,
+        api_version: &str,
+        kind: &str,
+        label_selector: &str,
+        fields: &[&str],
+    ) -> Result<Vec<u8>, String>;
 }
 
 // The snapshot answers for the playground and the native tests and tools;

@@ -43,6 +43,19 @@ impl Snapshot {
     }
 }
 
+/// Whether an object's labels meet every `key=value` of a label selector,
+/// as the host's list asks the API server.
+fn selected(label_selector: &str, object: &Value) -> bool {
+    let labels = object.pointer("/metadata/labels");
+    label_selector
+        .split(',')
+        .filter(|requirement| !requirement.is_empty())
+        .all(|requirement| {
+            let (key, value) = requirement.split_once('=').unwrap_or((requirement, ""));
+            labels.and_then(|l| l.get(key)).and_then(Value::as_str) == Some(value)
+        })
+}
+
 /// A list item with the `apiVersion` and `kind` its list implies, where it
 /// has none.
 fn implied(mut item: Value, list: &Map<String, Value>) -> Value {
@@ -83,8 +96,18 @@ impl Cluster for Snapshot {
             .ok_or_else(|| format!("{kind} {namespace}/{name} not found"))
     }
 
-    fn list_all(&self, api_version: &str, kind: &str, _fields: &[&str]) -> Result<Vec<Value>, String> {
-        Ok(self.of_kind(api_version, kind).cloned().collect())
+    fn list_all(
+        &self,
+        api_version: &str,
+        kind: &str,
+        label_selector: &str,
+        _fields: &[&str],
+    ) -> Result<Vec<u8>, String> {
+        let items: Vec<&Value> = self
+            .of_kind(api_version, kind)
+            .filter(|object| selected(label_selector, object))
+            .collect();
+        serde_json::to_vec(&serde_json::json!({"items": items})).map_err(|e| e.to_string())
     }
 }
 
@@ -112,13 +135,34 @@ mod tests {
             json!({"apiVersion": "v1", "kind": "List", "items": [{"metadata": {"name": "kindless"}}]}),
             json!("not an object"),
         ]);
-        let nodes = snapshot.list_all("v1", "Node", &[]).expect("a list");
+        let nodes = listed(snapshot.list_all("v1", "Node", "", &[]));
         assert_eq!(names(nodes), ["Node \"a\"", "Node \"b\"", "Node \"c\""]);
         assert_eq!(
             snapshot.objects.len(),
             5,
             "the kindless item is kept, the string is not"
         );
+    }
+
+    fn listed(list: Result<Vec<u8>, String>) -> Vec<Value> {
+        let list: Value = serde_json::from_slice(&list.expect("a list")).expect("JSON");
+        list["items"].as_array().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn a_list_keeps_what_its_label_selector_selects() {
+        let node = |name: &str, labels: Value| json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": labels}});
+        let snapshot = Snapshot::from_documents([
+            node("a", json!({"pool": "x", "zone": "1"})),
+            node("b", json!({"pool": "x", "zone": "2"})),
+            node("c", json!({"pool": "y"})),
+            node("d", json!(null)),
+        ]);
+        let selected = |selector: &str| names(listed(snapshot.list_all("v1", "Node", selector, &[])));
+        assert_eq!(selected("pool=x").len(), 2);
+        assert_eq!(selected("pool=x,zone=2"), ["Node \"b\""]);
+        assert_eq!(selected("pool=z"), Vec::<String>::new());
+        assert_eq!(selected("").len(), 4);
     }
 
     #[test]

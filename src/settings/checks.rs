@@ -219,7 +219,9 @@ pub(super) fn universal_ready(container: &Map<String, Value>, path: &Path) -> Re
 /// A label key: an optional DNS-subdomain prefix and a name of at most 63.
 pub(super) fn label_key(key: &str) -> Result<(), String> {
     let (prefix, name) = key.rsplit_once('/').unwrap_or(("", key));
+    // A `/` needs a prefix before it: the API server refuses `/pool`.
     let prefix_ok = prefix.len() <= 253
+        && (prefix.is_empty() != key.contains('/'))
         && prefix
             .split('.')
             .all(|part| prefix.is_empty() || dns_label(part).is_ok());

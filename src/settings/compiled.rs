@@ -48,6 +48,9 @@ pub struct NativeSupport {
     /// `auto`, declared in `jobSidecars.meshes`): only then does the Node
     /// list's reading look at nodes outside the pod's own.
     pub cluster_oldest: bool,
+    /// `nodePools`: the `(label, value)` a pod's `nodeSelector` may name
+    /// for the host to list by label selector.
+    pub pools: Vec<(String, String)>,
 }
 
 impl NativeSupport {
@@ -93,8 +96,18 @@ pub(super) fn native_support(settings: &NativeSupportSettings) -> Result<NativeS
             "must be between 1 and 600",
         ));
     }
+    let mut pools = Vec::new();
+    for (label, values) in &settings.node_pools {
+        let at = format!("nativeSupport.nodePools.{label}");
+        label_key(label).map_err(|p| fault(&at, p))?;
+        for (index, value) in values.iter().enumerate() {
+            label_value(value).map_err(|p| fault(format!("{at}[{index}]"), p))?;
+            pools.push((label.clone(), value.clone()));
+        }
+    }
     Ok(NativeSupport {
         cluster_oldest: false,
+        pools,
         strategy: settings.strategy,
         min_kubelet,
         when_unsupported: settings.when_unsupported,

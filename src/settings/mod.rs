@@ -7,6 +7,8 @@
 mod checks;
 mod compiled;
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -66,6 +68,13 @@ pub struct NativeSupportSettings {
     /// How long the universal injector's regular copy waits for the native one.
     #[serde(default = "default_handshake")]
     pub handshake_timeout_seconds: u32,
+    /// The node pools, by the label that names them and its values: under
+    /// `nodeVersion`, a pod whose `nodeSelector` names one of them is judged
+    /// by that pool's nodes, which the host lists by label selector. Only
+    /// listed pools: the policy-server keeps a watch per distinct selector
+    /// for as long as it runs, and a pod's own values are anyone's.
+    #[serde(default)]
+    pub node_pools: BTreeMap<String, Vec<String>>,
 }
 
 impl Default for NativeSupportSettings {
@@ -76,6 +85,7 @@ impl Default for NativeSupportSettings {
             node_label: NodeLabel::default(),
             when_unsupported: WhenUnsupported::default(),
             handshake_timeout_seconds: default_handshake(),
+            node_pools: BTreeMap::new(),
         }
     }
 }
@@ -403,6 +413,8 @@ mod tests {
     #[case::label_key(json!({"nativeSupport": {"nodeLabel": {"key": "a b", "value": "x"}}}), "nativeSupport.nodeLabel.key: \"a b\" is not a label key")]
     #[case::label_value(json!({"nativeSupport": {"nodeLabel": {"key": "k", "value": "-x"}}}), "nativeSupport.nodeLabel.value: \"-x\" is not a label value")]
     #[case::handshake(json!({"nativeSupport": {"handshakeTimeoutSeconds": 0}}), "nativeSupport.handshakeTimeoutSeconds: must be between 1 and 600")]
+    #[case::pool_key_without_prefix(json!({"nativeSupport": {"nodePools": {"/pool": ["a"]}}}), "nativeSupport.nodePools./pool: \"/pool\" is not a label key")]
+    #[case::pool_value(json!({"nativeSupport": {"nodePools": {"pool": ["a", "b,c"]}}}), "nativeSupport.nodePools.pool[1]: \"b,c\" is not a label value")]
     #[case::universal_needs_command(json!({"nativeSupport": {"strategy": "universal"}, "sidecars": [template(json!({}))]}), "sidecars[0].container.command: the universal injector needs it")]
     #[case::universal_fallback_needs_command(json!({"nativeSupport": {"strategy": "nodeVersion", "whenUnsupported": "universal"}, "sidecars": [template(json!({}))]}), "sidecars[0].container.command")]
     #[case::universal_no_probes(json!({"nativeSupport": {"strategy": "universal"}, "sidecars": [template(json!({"container": {"name": "c", "image": "i", "command": ["run"], "startupProbe": {"exec": {"command": ["true"]}}}}))]}), "sidecars[0].container.startupProbe: not possible with the universal injector")]

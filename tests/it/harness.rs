@@ -76,8 +76,8 @@ pub struct Policy {
     pub host_calls: Arc<Mutex<Vec<(String, Value)>>>,
 }
 
-/// Answers a `kubewarden/kubernetes/<operation>` host call from fixtures.
-pub type Answer = dyn Fn(&str, &Value) -> Result<Value, String> + Send + Sync;
+/// Answers a `kubewarden/kubernetes/<operation>` host call: the answer's bytes.
+pub type Answer = dyn Fn(&str, &Value) -> Result<Vec<u8>, String> + Send + Sync;
 
 /// What `validate` answered, with the patch the host would derive from it.
 pub struct Outcome {
@@ -106,6 +106,17 @@ impl Policy {
         linked: &WasmtimeEngineProviderPre,
         answer: impl Fn(&str, &Value) -> Result<Value, String> + Send + Sync + 'static,
     ) -> Policy {
+        Policy::instantiate_raw(linked, move |operation, request| {
+            serde_json::to_vec(&answer(operation, request)?).map_err(|e| e.to_string())
+        })
+    }
+
+    /// The same, with `answer` giving the answer's bytes as the host sends
+    /// them (a benchmark serialises them once, to time the module alone).
+    pub fn instantiate_raw(
+        linked: &WasmtimeEngineProviderPre,
+        answer: impl Fn(&str, &Value) -> Result<Vec<u8>, String> + Send + Sync + 'static,
+    ) -> Policy {
         let engine = linked.rehydrate(None).expect("instantiate the module");
         let host_calls = Arc::new(Mutex::new(Vec::new()));
         let recorded = Arc::clone(&host_calls);
@@ -124,8 +135,7 @@ impl Policy {
             if (binding, namespace) != ("kubewarden", "kubernetes") {
                 return Err(format!("unexpected host call {binding}/{namespace}/{operation}").into());
             }
-            let answer = answer(operation, &request)?;
-            Ok(serde_json::to_vec(&answer)?)
+            Ok(answer(operation, &request)?)
         };
         let host = WapcHost::new(Box::new(engine), Some(Box::new(callback))).expect("waPC host");
         Policy { host, host_calls }
@@ -307,40 +317,64 @@ pub fn cluster_policy(documents: Vec<Value>) -> Policy {
             None => objects.push(document),
         }
     }
-    Policy::with_cluster(move |operation, request| {
-        let field = |key: &str| request[key].as_str().unwrap_or_default();
-        let masks: Vec<Vec<&str>> = request["field_masks"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .map(|mask| mask.split('.').collect())
-            .collect();
-        let of_kind = objects
-            .iter()
-            .filter(|o| o["apiVersion"] == request["api_version"] && o["kind"] == request["kind"]);
-        match operation {
-            "list_resources_all" => {
-                let items: Vec<Value> = of_kind.map(|o| masked(o, &masks)).collect();
-                Ok(
-                    json!({"apiVersion": field("api_version"), "kind": format!("{}List", field("kind")), "items": items}),
-                )
-            }
-            "get_resource" => of_kind
-                .filter(|o| o["metadata"]["name"] == request["name"])
-                .find(|o| o["metadata"]["namespace"].as_str().unwrap_or_default() == field("namespace"))
-                .map(|o| masked(o, &masks))
-                .ok_or_else(|| {
-                    format!(
-                        "{} {}/{} not found",
-                        field("kind"),
-                        field("namespace"),
-                        field("name")
-                    )
-                }),
-            _ => Err(format!("unexpected host call {operation}")),
+    Policy::with_cluster(move |operation, request| answer_from(&objects, operation, request))
+}
+
+/// What Kubewarden's host answers a `kubewarden/kubernetes/<operation>`
+/// call about `objects`: lists with the label selector's `key=value`
+/// requirements applied (as the API server applies them), the objects'
+/// metadata and the other fields the masks name; one object by kind,
+/// namespace and name.
+pub fn answer_from(objects: &[Value], operation: &str, request: &Value) -> Result<Value, String> {
+    let field = |key: &str| request[key].as_str().unwrap_or_default();
+    let mut masks: Vec<Vec<&str>> = request["field_masks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(|mask| mask.split('.').collect())
+        .collect();
+    // The policy-server prunes the rest of an object to the masks, not its
+    // metadata (kube's DynamicObject keeps it apart): all of it comes back.
+    if !masks.is_empty() {
+        masks.retain(|mask| mask.first() != Some(&"metadata"));
+        masks.push(vec!["metadata"]);
+    }
+    let of_kind = objects
+        .iter()
+        .filter(|o| o["apiVersion"] == request["api_version"] && o["kind"] == request["kind"]);
+    // The label selector's `key=value` requirements, as the API server
+    // applies them to the host's list.
+    let selected = |object: &&Value| {
+        field("label_selector")
+            .split(',')
+            .filter(|requirement| !requirement.is_empty())
+            .all(|requirement| {
+                let (key, value) = requirement.split_once('=').unwrap_or((requirement, ""));
+                object["metadata"]["labels"][key].as_str() == Some(value)
+            })
+    };
+    match operation {
+        "list_resources_all" => {
+            let items: Vec<Value> = of_kind.filter(selected).map(|o| masked(o, &masks)).collect();
+            Ok(
+                json!({"apiVersion": field("api_version"), "kind": format!("{}List", field("kind")), "items": items}),
+            )
         }
-    })
+        "get_resource" => of_kind
+            .filter(|o| o["metadata"]["name"] == request["name"])
+            .find(|o| o["metadata"]["namespace"].as_str().unwrap_or_default() == field("namespace"))
+            .map(|o| masked(o, &masks))
+            .ok_or_else(|| {
+                format!(
+                    "{} {}/{} not found",
+                    field("kind"),
+                    field("namespace"),
+                    field("name")
+                )
+            }),
+        _ => Err(format!("unexpected host call {operation}")),
+    }
 }
 
 /// `value` with only the dotted `paths` kept (in every element of a list).

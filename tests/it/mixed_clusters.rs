@@ -28,14 +28,24 @@ fn with_strategy(support: Value) -> Value {
     settings
 }
 
-/// A policy whose host lists `nodes` (or fails with the error).
+/// A policy whose host answers about `nodes` as Kubewarden's does (label
+/// selectors, field masks, a node by name), or fails with the error.
 fn cluster(nodes: Result<Value, &'static str>) -> Policy {
-    Policy::with_cluster(
-        move |operation, request| match (operation, request["kind"].as_str()) {
-            ("list_resources_all", Some("Node")) => nodes.clone().map_err(str::to_owned),
-            _ => Err(format!("unexpected {operation} {request}")),
-        },
-    )
+    match nodes {
+        Ok(mut nodes) => {
+            nodes["apiVersion"] = json!("v1");
+            nodes["kind"] = json!("NodeList");
+            harness::cluster_policy(vec![nodes])
+        }
+        Err(error) => {
+            Policy::with_cluster(
+                move |operation, request| match (operation, request["kind"].as_str()) {
+                    ("list_resources_all", Some("Node")) => Err(error.to_owned()),
+                    _ => Err(format!("unexpected {operation} {request}")),
+                },
+            )
+        }
+    }
 }
 
 fn names(object: &Value, list: &str) -> Vec<String> {
@@ -64,8 +74,14 @@ fn node(name: &str, version: &str, labels: Value) -> Value {
 #[case::selector_picks_new_pool(fixture("cluster/nodes-mixed.json"), json!({"nodeSelector": {"pool": "a"}}), "native", "all 2 of the nodes its nodeSelector selects run kubelet >= 1.29")]
 #[case::selector_picks_old_pool(fixture("cluster/nodes-mixed.json"), json!({"nodeSelector": {"pool": "b"}}), "legacy", "pool-b-1 runs kubelet v1.27.16-eks-a737599")]
 #[case::bound_to_new_node(fixture("cluster/nodes-mixed.json"), json!({"nodeName": "pool-a-2"}), "native", "all 1 of node pool-a-2 run kubelet >= 1.29")]
+#[case::pool_label_picks_new_pool(pools(), json!({"nodeSelector": {"cloud.google.com/gke-nodepool": "new"}}), "native", "all 2 of the nodes its nodeSelector selects run kubelet >= 1.29")]
+#[case::pool_label_picks_old_pool(pools(), json!({"nodeSelector": {"cloud.google.com/gke-nodepool": "old"}}), "legacy", "old-1 runs kubelet v1.28.9")]
+#[case::pool_label_and_another(pools(), json!({"nodeSelector": {"cloud.google.com/gke-nodepool": "new", "zone": "b"}}), "native", "all 1 of the nodes its nodeSelector selects run kubelet >= 1.29")]
+#[case::pool_not_listed(pools(), json!({"nodeSelector": {"cloud.google.com/gke-nodepool": "spare"}}), "native", "all 1 of the nodes its nodeSelector selects run kubelet >= 1.29")]
 #[case::whole_mixed_cluster(fixture("cluster/nodes-mixed.json"), json!({}), "legacy", "pool-b-1 runs kubelet v1.27.16-eks-a737599")]
 #[case::unreadable_version(json!({"items": [node("a", "unknown", json!({}))]}), json!({}), "legacy", "a runs an unreadable kubelet version \"unknown\"")]
+#[case::null_version(json!({"items": [{"metadata": {"name": "a"}, "status": {"nodeInfo": {"kubeletVersion": null}}}]}), json!({}), "legacy", "a runs an unreadable kubelet version \"\"")]
+#[case::null_status(json!({"items": [{"metadata": {"name": "a", "labels": null}, "status": null}, node("b", "v1.31.0", json!({}))]}), json!({}), "legacy", "a runs an unreadable kubelet version \"\"")]
 fn node_version_judges_the_nodes_the_pod_can_land_on(
     #[case] nodes: Value,
     #[case] placement: Value,
@@ -73,11 +89,14 @@ fn node_version_judges_the_nodes_the_pod_can_land_on(
     #[case] reason: &str,
 ) {
     let mut spec = json!({"containers": app()});
+    let asked = placement.clone();
     if let (Some(spec), Value::Object(placement)) = (spec.as_object_mut(), placement) {
         spec.extend(placement);
     }
     let policy = cluster(Ok(nodes));
-    let outcome = policy.validate(&with_strategy(json!({"strategy": "nodeVersion"})), &pod(spec));
+    let support =
+        json!({"strategy": "nodeVersion", "nodePools": {"cloud.google.com/gke-nodepool": ["new", "old"]}});
+    let outcome = policy.validate(&with_strategy(support), &pod(spec));
     let patched = outcome.patched.expect("injected");
     let recorded = status(&patched);
     assert_eq!(recorded["injected"][0]["mode"], json!(mode), "{recorded}");
@@ -92,16 +111,50 @@ fn node_version_judges_the_nodes_the_pod_can_land_on(
             ["app", "log-shipper", "metrics-agent"]
         ),
     }
+    // One question per pod, and no more than the decision needs: the bound
+    // node by name; a pool by label selector; labels only where a selector
+    // is checked on them.
     let calls = policy.host_calls.lock().expect("not poisoned").clone();
-    assert_eq!(calls.len(), 1, "one node list per pod");
+    assert_eq!(calls.len(), 1, "one node lookup per pod");
+    let (operation, request) = &calls[0];
+    // The pool goes to the host only when the settings list it.
+    let pool = asked["nodeSelector"]["cloud.google.com/gke-nodepool"]
+        .as_str()
+        .filter(|pool| ["new", "old"].contains(pool));
+    match asked.get("nodeName") {
+        Some(_) => assert_eq!(operation, "get_resource"),
+        None => {
+            assert_eq!(operation, "list_resources_all");
+            assert_eq!(
+                request["label_selector"].as_str().unwrap_or_default(),
+                pool.map(|pool| format!("cloud.google.com/gke-nodepool={pool}"))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    // Always the same masks: one cache of the nodes in the policy-server.
     assert_eq!(
-        calls[0].1["field_masks"],
+        request["field_masks"],
         json!([
             "metadata.labels",
             "metadata.name",
             "status.nodeInfo.kubeletVersion"
         ])
     );
+}
+
+/// Three pools named by GKE's pool label, one of them in two zones; the
+/// settings list two of them.
+fn pools() -> Value {
+    let node = |name: &str, pool: &str, zone: &str, version: &str| {
+        node(
+            name,
+            version,
+            json!({"cloud.google.com/gke-nodepool": pool, "zone": zone}),
+        )
+    };
+    json!({"items": [node("new-1", "new", "a", "v1.31.1"), node("new-2", "new", "b", "v1.30.4"),
+                     node("old-1", "old", "a", "v1.28.9"), node("spare-1", "spare", "a", "v1.32.0")]})
 }
 
 #[rstest]

@@ -25,11 +25,13 @@ impl Cluster for TwoNodes {
         Err(format!("{kind} {name} not found"))
     }
 
-    fn list_all(&self, _: &str, _: &str, _: &[&str]) -> Result<Vec<Value>, String> {
-        Ok(vec![
-            json!({"metadata": {"name": "old", "labels": {"pool": "old"}}, "status": {"nodeInfo": {"kubeletVersion": "v1.27.3"}}}),
-            json!({"metadata": {"name": "new", "labels": {"pool": "new"}}, "status": {"nodeInfo": {"kubeletVersion": "v1.31.0"}}}),
-        ])
+    fn list_all(&self, _: &str, _: &str, _: &str, _: &[&str]) -> Result<Vec<u8>, String> {
+        Ok(json!({"items": [
+            {"metadata": {"name": "old", "labels": {"pool": "old"}}, "status": {"nodeInfo": {"kubeletVersion": "v1.27.3"}}},
+            {"metadata": {"name": "new", "labels": {"pool": "new"}}, "status": {"nodeInfo": {"kubeletVersion": "v1.31.0"}}},
+        ]})
+        .to_string()
+        .into_bytes())
     }
 }
 

@@ -4,6 +4,9 @@
 //! Built with the feature `mutate`, the least a *mutating* policy does: the
 //! same, then answer the request's object with one annotation added, so that
 //! the host reads the object back and diffs it, as it does for every mutation.
+//! Built with the feature `lookup`, the least a policy that reads the nodes
+//! does: the same, then list the Nodes with the field masks the policy asks
+//! for, and parse the answer into a `serde_json::Value`, then accept.
 //! Built to wasm32-wasip1 by `make bench`; never shipped.
 
 use kubewarden_policy_sdk::wapc_guest::{CallResult, register_function};
@@ -14,8 +17,30 @@ fn validate(payload: &[u8]) -> CallResult {
     answer(request.request.object)
 }
 
-#[cfg(not(feature = "mutate"))]
+#[cfg(not(any(feature = "mutate", feature = "lookup")))]
 fn answer(_: serde_json::Value) -> CallResult {
+    kubewarden_policy_sdk::accept_request()
+}
+
+#[cfg(feature = "lookup")]
+fn answer(_: serde_json::Value) -> CallResult {
+    use kubewarden_policy_sdk::host_capabilities::kubernetes::ListAllResourcesRequest;
+    let request = ListAllResourcesRequest {
+        api_version: "v1".to_owned(),
+        kind: "Node".to_owned(),
+        label_selector: None,
+        field_selector: None,
+        field_masks: Some(
+            ["metadata.labels", "metadata.name", "status.nodeInfo.kubeletVersion"]
+                .map(str::to_owned)
+                .into(),
+        ),
+    };
+    let payload = serde_json::to_vec(&request)?;
+    let answer =
+        kubewarden_policy_sdk::wapc_guest::host_call("kubewarden", "kubernetes", "list_resources_all", &payload)?;
+    let list: serde_json::Value = serde_json::from_slice(&answer)?;
+    std::hint::black_box(&list);
     kubewarden_policy_sdk::accept_request()
 }
 
