@@ -20,6 +20,9 @@
 pub mod adapter;
 pub mod catalog;
 pub mod cluster;
+// The command line (src/bin): native only.
+#[cfg(not(target_family = "wasm"))]
+pub mod command;
 pub mod compat;
 pub mod decide;
 pub mod endless;
@@ -29,6 +32,9 @@ pub mod gatekeeper;
 pub mod image;
 pub mod inject;
 pub mod jobs;
+// The readiness report's inputs from a live cluster: for the command line.
+#[cfg(not(target_family = "wasm"))]
+pub mod live;
 pub mod meshes;
 pub mod path;
 pub mod plan;

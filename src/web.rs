@@ -105,6 +105,7 @@ pub fn readiness(texts: &str) -> String {
             .filter(|n| !n.is_empty())
             .unwrap_or(crate::readiness::DEFAULT_POLICY_NAME)
             .to_owned(),
+        ..crate::readiness::Inputs::default()
     };
     if let Some(Err(refusal)) = inputs.settings.as_ref().map(crate::settings::Settings::checked) {
         input_errors.push(whole("settings", refusal));

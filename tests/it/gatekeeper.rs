@@ -320,6 +320,15 @@ struct Review {
 }
 
 impl Review {
+    /// A request that Gatekeeper and the module are given alike.
+    fn alike(name: impl Into<String>, request: Value) -> Review {
+        Review {
+            name: name.into(),
+            module_request: request.clone(),
+            request,
+        }
+    }
+
     /// Reviewed as Gatekeeper's audit and gator do: the object, no operation.
     fn audited(&self) -> bool {
         self.request["operation"] == ""
@@ -371,11 +380,7 @@ fn reviews() -> Vec<Review> {
             request: audited,
             module_request: created,
         });
-        reviews.push(Review {
-            name,
-            module_request: request.clone(),
-            request,
-        });
+        reviews.push(Review::alike(name, request));
     }
     reviews
 }
@@ -1417,18 +1422,11 @@ fn the_command_line_heuristic_is_the_modules(#[case] endless: &str) {
                 json!({"native-sidecar.kubewarden.io/one-shot": "x, helper"}),
             ),
         ] {
-            let request = json!({
-                "uid": format!("{i} {shape}"), "kind": {"group": "batch", "version": "v1", "kind": "Job"},
-                "operation": "CREATE",
-                "object": {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "report"},
-                           "spec": {"template": {"metadata": {"annotations": annotations},
-                                                 "spec": {"restartPolicy": "Never", "containers": containers}}}},
-            });
-            reviews.push(Review {
-                name: format!("{command:?} {shape}"),
-                module_request: request.clone(),
-                request,
-            });
+            reviews.push(job_created(
+                &format!("{i} {command:?} {shape}"),
+                containers,
+                annotations,
+            ));
         }
     }
     let modules = module_verdicts(&policy, &settings, &reviews);
@@ -1452,11 +1450,7 @@ fn job_created(name: &str, containers: Value, annotations: Value) -> Review {
                    "spec": {"template": {"metadata": {"annotations": annotations},
                                          "spec": {"restartPolicy": "Never", "containers": containers}}}},
     });
-    Review {
-        name: name.to_owned(),
-        module_request: request.clone(),
-        request,
-    }
+    Review::alike(name, request)
 }
 
 fn module_verdicts(policy: &Policy, settings: &Value, reviews: &[Review]) -> Vec<(bool, String)> {
@@ -1633,11 +1627,7 @@ fn owners_and_template_updates_are_scoped_as_the_module_scopes_them() {
         ("CronJob labelled", updated(false)),
     ]
     .into_iter()
-    .map(|(name, request)| Review {
-        name: name.to_owned(),
-        module_request: request.clone(),
-        request,
-    })
+    .map(|(name, request)| Review::alike(name, request))
     .collect();
     let modules = module_verdicts(&Policy::new(), &settings, &reviews);
     assert_eq!(
@@ -1699,11 +1689,7 @@ fn the_authors_edit_is_told_alike_in_every_engine() {
         ("stripped by a webhook", stripped),
     ]
     .into_iter()
-    .map(|(name, request)| Review {
-        name: name.to_owned(),
-        module_request: request.clone(),
-        request,
-    })
+    .map(|(name, request)| Review::alike(name, request))
     .collect();
     let settings = settings("validator");
     let modules = module_verdicts(&Policy::new(), &settings, &reviews);

@@ -186,3 +186,150 @@ fn the_workload_audit_agrees_with_the_module() {
     }
     assert!(refused >= 2, "the comparison saw refusals ({refused})");
 }
+
+fn shipped(policy: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("policies")
+        .join(policy)
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// The outcome and refusing policy of each workload of the mixed cluster,
+/// judged by these `--settings`/`--policies` options.
+fn judged(policy_options: &[&str]) -> Vec<(String, String, String)> {
+    let mut options = vec![
+        "--workloads".to_owned(),
+        path("readiness/workloads.json"),
+        "--namespaces".to_owned(),
+        path("cluster/namespaces.json"),
+        "--output".to_owned(),
+        "json".to_owned(),
+    ];
+    options.extend(policy_options.iter().map(|o| (*o).to_owned()));
+    let options: Vec<&str> = options.iter().map(String::as_str).collect();
+    let (code, out, errors) = readiness(&options);
+    assert_ne!(code, 2, "{errors}");
+    let report: Value = serde_json::from_str(&out).expect("JSON");
+    report["workloads"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|w| {
+            (
+                format!(
+                    "{} {}/{}",
+                    w["kind"].as_str().unwrap_or_default(),
+                    w["namespace"].as_str().unwrap_or_default(),
+                    w["name"].as_str().unwrap_or_default()
+                ),
+                w["outcome"].as_str().unwrap_or_default().to_owned(),
+                w["refusedBy"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The recommended deployment is an injector and a validator: the injector's
+/// settings alone accept the Job whose Istio proxy would keep it running;
+/// the chain as deployed refuses it, at the validator.
+#[test]
+fn the_deployed_chain_refuses_what_one_settings_file_accepts() {
+    let injector = shipped("injector.yaml");
+    let validator = shipped("validator.yaml");
+    let by_settings = judged(&["--settings", &injector]);
+    let by_chain = judged(&["--policies", &injector, "--policies", &validator]);
+    let job = "Job reports/nightly-report".to_owned();
+    assert_eq!(
+        by_settings[0],
+        (job.clone(), "accepted".to_owned(), String::new())
+    );
+    assert_eq!(
+        by_chain[0],
+        (job, "refused".to_owned(), "native-sidecar-validator".to_owned())
+    );
+    // The injector's change reaches the validator: the injected pod passes.
+    assert_eq!(by_chain[1].1, "mutated", "{by_chain:?}");
+}
+
+/// Monitor mode admits what it would refuse (Kubewarden only logs it); a
+/// namespaced AdmissionPolicy sees its own namespace only.
+#[test]
+fn monitor_mode_and_namespaced_policies_are_judged_as_kubewarden_runs_them() {
+    let by_monitor = judged(&["--policies", &shipped("validator-monitor.yaml")]);
+    assert_eq!(by_monitor[0].1, "warned", "{by_monitor:?}");
+    let (_, out, _) = readiness(&[
+        "--workloads",
+        &path("readiness/workloads.json"),
+        "--policies",
+        &shipped("validator-monitor.yaml"),
+    ]);
+    assert!(
+        out.contains("would refuse (monitor mode: Kubewarden admits it and only logs this): This Job would never complete"),
+        "{out}"
+    );
+    assert!(out.starts_with("readiness: READY"), "{out}");
+    // native-sidecar-jobs is an AdmissionPolicy of namespace `batch`: it
+    // warns about its own sidecar images there, and sees nothing elsewhere.
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    std::fs::create_dir_all(&dir).expect("tmp");
+    let job = |namespace: &str| {
+        json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "etl", "namespace": namespace},
+            "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [
+                {"name": "etl", "image": "registry.example.com/data/etl:2"},
+                {"name": "proxy", "image": "registry.example.com/platform/sidecars/proxy:1"}]}}}})
+    };
+    let list = dir.join("batch-and-default.json");
+    std::fs::write(
+        &list,
+        json!({"kind": "List", "items": [job("batch"), job("default")]}).to_string(),
+    )
+    .expect("write");
+    let (_, out, _) = readiness(&[
+        "--workloads",
+        &list.to_string_lossy(),
+        "--policies",
+        &shipped("admission-policy-namespaced.yaml"),
+        "--output",
+        "json",
+    ]);
+    let report: Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(
+        pairs(&report, "workloads", "namespace", "outcome"),
+        [
+            (json!("batch"), json!("warned")),
+            (json!("default"), json!("accepted"))
+        ],
+        "{out}"
+    );
+}
+
+/// A policy deployed with `mutating: false` whose settings still inject:
+/// Kubewarden refuses the request rather than drop the change.
+#[test]
+fn a_validating_deployment_that_would_mutate_is_refused_as_kubewarden_refuses_it() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    std::fs::create_dir_all(&dir).expect("tmp");
+    let mut manifest: Value =
+        serde_yaml::from_str(&std::fs::read_to_string(shipped("injector.yaml")).expect("readable"))
+            .expect("YAML");
+    manifest["spec"]["mutating"] = json!(false);
+    let file = dir.join("injector-not-mutating.json");
+    std::fs::write(&file, manifest.to_string()).expect("write");
+    let by_chain = judged(&["--policies", &file.to_string_lossy()]);
+    let web = by_chain
+        .iter()
+        .find(|(name, _, _)| name == "Pod default/web")
+        .expect("the pod");
+    assert_eq!(web.1, "refused", "{by_chain:?}");
+    let (_, out, _) = readiness(&[
+        "--workloads",
+        &path("readiness/workloads.json"),
+        "--policies",
+        &file.to_string_lossy(),
+    ]);
+    assert!(
+        out.contains("Kubewarden refuses the request: the policy attempted to mutate it, but is deployed with mutating: false"),
+        "{out}"
+    );
+}
