@@ -190,9 +190,11 @@ fn fallback_name(support: &NativeSupport) -> &'static str {
 /// What the judging reads of a Node, borrowed from the host's answer: its
 /// name and kubelet version, its labels kept as their text and read only
 /// where the policy checks a selector itself. No `Value` per node: in a
-/// cluster of thousands, building one is most of the cost. A field of the
-/// wrong type reads as empty, as the `Value` reading did, rather than make
-/// the whole list unreadable.
+/// cluster of thousands, building one is most of the cost. A name or a
+/// version that is not text, or a `null` where an object belongs, reads as
+/// empty, as the `Value` reading did; an item, `metadata` or `status` that
+/// is not an object (no API server answers so) makes the list unreadable,
+/// and the pod's support unknown.
 #[derive(Deserialize)]
 struct SeenNode<'a> {
     #[serde(borrow, default, deserialize_with = "or_default")]
@@ -380,10 +382,14 @@ fn judge_nodes(support: &NativeSupport, spec: &PodSpec, cluster: &dyn Cluster) -
     };
     let answer = match bound {
         // One node: read by name, and judged as a list of one.
+        // Where that fails (the GET goes to the API server, the list to the
+        // policy-server's cache; a node deleted since), the whole list
+        // judges it, as it judges every other pod.
         Some(bound) => cluster
             .get_resource("v1", "Node", "", bound, &NODE_FIELDS)
-            .map_err(|error| format!("could not read node {bound}: {error}"))
-            .and_then(|node| serde_json::to_vec(&json!({"items": [node]})).map_err(|e| e.to_string())),
+            .and_then(|node| serde_json::to_vec(&json!({"items": [node]})).map_err(|e| e.to_string()))
+            .or_else(|_| cluster.list_all("v1", "Node", "", &NODE_FIELDS))
+            .map_err(|error| format!("could not list the nodes: {error}")),
         None => cluster
             .list_all("v1", "Node", &ask.host_selector, &NODE_FIELDS)
             .map_err(|error| format!("could not list the nodes: {error}")),

@@ -1,31 +1,46 @@
 //! What the fuzz targets share: a cluster that answers like a real one, and
 //! the check every answer must pass (the policy's own, which the tests use too).
 
+use std::sync::LazyLock;
+
 use native_sidecar_policy::adapter::Verdict;
-use native_sidecar_policy::cluster::Cluster;
+use native_sidecar_policy::cluster::{Cluster, Snapshot};
 use serde_json::{Value, json};
 
-/// Answers Node lists, owner and Namespace lookups, so context-aware settings run too.
+/// Answers Node lists and lookups (by label selector, by name), owner and
+/// Namespace lookups, so context-aware settings run too.
 pub struct SmallCluster;
 
+fn nodes() -> &'static Snapshot {
+    static NODES: LazyLock<Snapshot> = LazyLock::new(|| {
+        Snapshot::from_documents([json!({"apiVersion": "v1", "kind": "NodeList", "items": [
+            {"metadata": {"name": "old", "labels": {"pool": "old"}}, "status": {"nodeInfo": {"kubeletVersion": "v1.27.3"}}},
+            {"metadata": {"name": "new", "labels": {"pool": "new"}}, "status": {"nodeInfo": {"kubeletVersion": "v1.31.0"}}},
+        ]})])
+    });
+    &NODES
+}
+
 impl Cluster for SmallCluster {
-    fn get_resource(&self, _: &str, kind: &str, _: &str, name: &str, _: &[&str]) -> Result<Value, String> {
+    fn get_resource(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+        fields: &[&str],
+    ) -> Result<Value, String> {
         match kind {
             "ReplicaSet" => Ok(
                 json!({"spec": {"template": {"spec": {"initContainers": [{"name": name, "restartPolicy": "Always"}]}}}}),
             ),
             "Namespace" => Ok(json!({"metadata": {"name": name, "labels": {"istio-injection": "enabled"}}})),
-            _ => Err(format!("{kind} {name} not found")),
+            _ => nodes().get_resource(api_version, kind, namespace, name, fields),
         }
     }
 
-    fn list_all(&self, _: &str, _: &str, _: &str, _: &[&str]) -> Result<Vec<u8>, String> {
-        Ok(json!({"items": [
-            {"metadata": {"name": "old", "labels": {"pool": "old"}}, "status": {"nodeInfo": {"kubeletVersion": "v1.27.3"}}},
-            {"metadata": {"name": "new", "labels": {"pool": "new"}}, "status": {"nodeInfo": {"kubeletVersion": "v1.31.0"}}},
-        ]})
-        .to_string()
-        .into_bytes())
+    fn list_all(&self, api_version: &str, kind: &str, selector: &str, fields: &[&str]) -> Result<Vec<u8>, String> {
+        nodes().list_all(api_version, kind, selector, fields)
     }
 }
 

@@ -6,8 +6,9 @@
 use serde_json::Value;
 
 pub trait Cluster {
-    /// One namespaced resource as JSON; where the host supports field masks
-    /// (Kubewarden >= 1.33) only `fields` (dotted paths) are filled in.
+    /// One resource as JSON (`namespace` empty for a cluster-wide one).
+    /// `fields` (dotted paths) are the field masks the host may prune it to;
+    /// policy-evaluator's GET answers the whole object regardless.
     fn get_resource(
         &self,
         api_version: &str,

@@ -299,6 +299,12 @@ pub fn assert_nothing_lost(before: &Value, after: &Value) {
 /// kind, name and namespace exactly, and only the fields the request's field
 /// masks name come back, as with Kubewarden >= 1.33.
 pub fn cluster_policy(documents: Vec<Value>) -> Policy {
+    let objects = objects_of(documents);
+    Policy::with_cluster(move |operation, request| answer_from(&objects, operation, request))
+}
+
+/// The objects of some documents, a list split into its items.
+pub fn objects_of(documents: Vec<Value>) -> Vec<Value> {
     let mut objects = Vec::new();
     for document in documents {
         match document.get("items").and_then(Value::as_array) {
@@ -317,7 +323,7 @@ pub fn cluster_policy(documents: Vec<Value>) -> Policy {
             None => objects.push(document),
         }
     }
-    Policy::with_cluster(move |operation, request| answer_from(&objects, operation, request))
+    objects
 }
 
 /// What Kubewarden's host answers a `kubewarden/kubernetes/<operation>`

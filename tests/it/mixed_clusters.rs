@@ -184,6 +184,51 @@ fn unknown_support_falls_back_with_a_warning(#[case] nodes: Result<Value, &'stat
     assert_eq!(names(&patched, "initContainers"), Vec::<String>::new());
 }
 
+/// A bound pod's node is one GET to the API server, where the list comes
+/// from the policy-server's cache: when the GET fails (the API server busy,
+/// the node deleted since), the list judges the pod, as it did before.
+#[rstest]
+#[case::get_fails("pool-a-2", "native", "all 1 of node pool-a-2 run kubelet >= 1.29")]
+#[case::node_gone("pool-c-9", "legacy", "")]
+fn a_bound_pod_whose_node_cannot_be_read_is_judged_by_the_list(
+    #[case] bound: &str,
+    #[case] mode: &str,
+    #[case] reason: &str,
+) {
+    let mut nodes = fixture("cluster/nodes-mixed.json");
+    nodes["apiVersion"] = json!("v1");
+    nodes["kind"] = json!("NodeList");
+    let objects = harness::objects_of(vec![nodes]);
+    let policy = Policy::with_cluster(move |operation, request| match operation {
+        "get_resource" => Err("the server is currently unable to handle the request".to_owned()),
+        _ => harness::answer_from(&objects, operation, request),
+    });
+    let outcome = policy.validate(
+        &with_strategy(json!({"strategy": "nodeVersion"})),
+        &pod(json!({"containers": app(), "nodeName": bound})),
+    );
+    let patched = outcome.patched.expect("injected");
+    let recorded = status(&patched);
+    assert_eq!(recorded["injected"][0]["mode"], json!(mode), "{recorded}");
+    match reason {
+        "" => assert_eq!(
+            outcome.response.warnings.unwrap_or_default(),
+            [format!(
+                "native sidecar support unknown (no node found among node {bound}): injected as legacy sidecars"
+            )]
+        ),
+        reason => assert_eq!(recorded["injected"][0]["reason"], json!(reason), "{recorded}"),
+    }
+    let calls = policy.host_calls.lock().expect("not poisoned").clone();
+    let asked: Vec<(&str, &str)> = calls
+        .iter()
+        .map(|(operation, request)| {
+            (operation.as_str(), request["label_selector"].as_str().unwrap_or_default())
+        })
+        .collect();
+    assert_eq!(asked, [("get_resource", ""), ("list_resources_all", "")]);
+}
+
 #[test]
 fn when_unsupported_can_reject() {
     let settings = with_strategy(

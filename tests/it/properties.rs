@@ -10,28 +10,41 @@ use crate::harness;
 
 use harness::{api_server_validator, fixture, lost_fields, new_api_server_errors};
 use native_sidecar_policy::adapter::evaluate;
-use native_sidecar_policy::cluster::Cluster;
+use native_sidecar_policy::cluster::{Cluster, Snapshot};
 use std::cell::{Cell, RefCell};
+use std::sync::LazyLock;
 
 use proptest::prelude::*;
 use proptest::test_runner::{TestCaseError, TestRunner};
 use serde_json::{Value, json};
 
-/// A cluster with one old and one new node, for the nodeVersion settings.
-struct TwoNodes;
-
-impl Cluster for TwoNodes {
-    fn get_resource(&self, _: &str, kind: &str, _: &str, name: &str, _: &[&str]) -> Result<Value, String> {
-        Err(format!("{kind} {name} not found"))
-    }
-
-    fn list_all(&self, _: &str, _: &str, _: &str, _: &[&str]) -> Result<Vec<u8>, String> {
-        Ok(json!({"items": [
+/// A cluster with one old and one new node, for the nodeVersion settings,
+/// answered as Kubewarden's host answers: a node by name, a list by label
+/// selector.
+fn two_nodes() -> &'static Snapshot {
+    static NODES: LazyLock<Snapshot> = LazyLock::new(|| {
+        Snapshot::from_documents([json!({"apiVersion": "v1", "kind": "NodeList", "items": [
             {"metadata": {"name": "old", "labels": {"pool": "old"}}, "status": {"nodeInfo": {"kubeletVersion": "v1.27.3"}}},
             {"metadata": {"name": "new", "labels": {"pool": "new"}}, "status": {"nodeInfo": {"kubeletVersion": "v1.31.0"}}},
-        ]})
-        .to_string()
-        .into_bytes())
+        ]})])
+    });
+    &NODES
+}
+
+/// The same two nodes for a policy that reads them all: its node GETs
+/// fail, and it has no pool to ask for.
+struct WholeList;
+
+impl Cluster for WholeList {
+    fn get_resource(&self, _: &str, _: &str, _: &str, _: &str, _: &[&str]) -> Result<Value, String> {
+        Err("the server is currently unable to handle the request".to_owned())
+    }
+
+    fn list_all(&self, api_version: &str, kind: &str, selector: &str, fields: &[&str]) -> Result<Vec<u8>, String> {
+        match selector {
+            "" => two_nodes().list_all(api_version, kind, "", fields),
+            asked => Err(format!("asked for a pool ({asked})")),
+        }
     }
 }
 
@@ -152,7 +165,7 @@ prop_compose! {
         // Mostly a pod that asks for its sidecars, so that most cases mutate.
         ask in prop_oneof![6 => Just("true"), 1 => Just(""), 1 => Just("false"), 1 => Just("log-shipper"),
                            1 => Just("metrics-agent,nope"), 1 => Just("debug-shell")],
-        placement in prop::sample::select(vec!["", "nodeSelector", "nodeName", "affinity"]),
+        placement in prop::sample::select(vec!["", "nodeSelector", "nodeName", "affinity", "pool and zone", "nodeName new"]),
         spec_extra in unknown(),
         meta_extra in unknown(),
     ) -> Value {
@@ -167,6 +180,9 @@ prop_compose! {
         match placement {
             "nodeSelector" => spec["nodeSelector"] = json!({"pool": "new"}),
             "nodeName" => spec["nodeName"] = json!("old"),
+            "nodeName new" => spec["nodeName"] = json!("new"),
+            // A pool and a label no node has.
+            "pool and zone" => spec["nodeSelector"] = json!({"pool": "old", "zone": "a"}),
             "affinity" => spec["affinity"] = json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
                 {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}]},
                 {"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["n"]}]}]}}}),
@@ -179,9 +195,13 @@ prop_compose! {
 }
 
 fn validate(settings: &Value, object: &Value) -> Value {
+    validate_in(two_nodes(), settings, object)
+}
+
+fn validate_in(cluster: &dyn Cluster, settings: &Value, object: &Value) -> Value {
     let request = json!({"uid": "u", "kind": {"kind": "Pod"}, "operation": "CREATE", "namespace": "n", "object": object});
     let payload = json!({"settings": settings, "request": request}).to_string();
-    let verdict = evaluate(payload.as_bytes(), &TwoNodes);
+    let verdict = evaluate(payload.as_bytes(), cluster);
     if let Err(broken) = verdict.well_formed() {
         panic!("an ill-formed answer ({broken}): {verdict:?}");
     }
@@ -314,6 +334,33 @@ fn patches_only_add_are_idempotent_and_deterministic() {
         let found = new_api_server_errors(&validator, &samples.into_inner());
         assert!(found.is_empty(), "{found:#?}");
     }
+}
+
+/// Under nodeVersion, asking for less (a bound pod's node by name, a listed
+/// pool by label selector) decides what reading every node decides,
+/// message for message, whatever the pod.
+#[test]
+fn the_pool_and_bound_node_lookups_decide_as_the_whole_list() {
+    let whole = fixture("settings/node-version.json");
+    let mut pooled = whole.clone();
+    pooled["nativeSupport"]["nodePools"] = json!({"pool": ["old", "new"]});
+    let mut runner = TestRunner::new(ProptestConfig {
+        cases: 128,
+        ..ProptestConfig::default()
+    });
+    let placed = Cell::new(0usize);
+    runner
+        .run(&pod(), |object| {
+            let by_pool = validate(&pooled, &object);
+            let by_list = validate_in(&WholeList, &whole, &object);
+            prop_assert_eq!(&by_pool, &by_list);
+            if object["spec"]["nodeName"].is_string() || object["spec"]["nodeSelector"].is_object() {
+                placed.set(placed.get() + 1);
+            }
+            Ok(())
+        })
+        .unwrap_or_else(|failure| panic!("{failure}"));
+    assert!(placed.get() >= 32, "only {} pods were placed", placed.get());
 }
 
 /// Unknown fields at every level survive, byte for byte.
