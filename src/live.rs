@@ -137,6 +137,8 @@ const CONTROLLERS: [Listing; 3] = [
 
 /// Node metrics read at once through the API server's proxy.
 const CONCURRENT_NODE_METRICS: usize = 16;
+/// The longest wait before asking again an API server that is too busy.
+const THROTTLED_WAIT_MOST: Duration = Duration::from_secs(4);
 
 /// Reads the wanted inputs into `inputs`, writing progress to `progress`.
 /// `Err` when the cluster cannot be asked at all.
@@ -153,6 +155,7 @@ pub fn read(
     runtime.block_on(async {
         let reader = Reader {
             client: client(source).await?,
+            request_timeout: source.request_timeout,
             page_size: source.page_size.max(1),
             node_metrics_limit: source.node_metrics_limit,
         };
@@ -212,13 +215,19 @@ fn why(error: &kube::Error) -> String {
 /// The errors that stop the command: every other input would fail alike.
 fn fatal(error: &kube::Error) -> Option<String> {
     match error {
-        kube::Error::Api(status) if status.code == 401 => Some(format!(
-            "the API server refuses the kubeconfig's credentials ({})",
-            why(error)
-        )),
-        kube::Error::Api(_) | kube::Error::SerdeError(_) => None,
+        kube::Error::Api(_) | kube::Error::SerdeError(_) => credentials_refused(error),
         other => Some(format!("could not reach the API server: {other}")),
     }
+}
+
+/// A 401: the kubeconfig's credentials (an expired token) are refused.
+fn credentials_refused(error: &kube::Error) -> Option<String> {
+    matches!(error, kube::Error::Api(status) if status.code == 401).then(|| {
+        format!(
+            "the API server refuses the kubeconfig's credentials ({})",
+            why(error)
+        )
+    })
 }
 
 /// Whether a text is in Prometheus' exposition format (a login page
@@ -259,6 +268,7 @@ fn checks_owners(inputs: &Inputs) -> bool {
 
 struct Reader {
     client: Client,
+    request_timeout: Duration,
     page_size: u32,
     node_metrics_limit: usize,
 }
@@ -271,11 +281,19 @@ impl Reader {
         progress: &mut dyn Write,
     ) -> Result<(), String> {
         let started = Instant::now();
-        // The version first: every authenticated user may read it, so a
-        // refusal, or an answer that is not the API's, stops here.
+        // The version first: every user may read it (the default role
+        // system:public-info-viewer), so an answer that is not the API's
+        // (a login page, a 404) stops here. A refusal or an API server
+        // that is busy is this input's problem, as for any other.
         if wanted.version {
             match self.get::<Value>("/version").await {
                 Ok(version) => inputs.version = Some(json!({"serverVersion": version})),
+                Err(kube::Error::Api(status)) if status.code == 403 || status.code >= 500 => problem(
+                    inputs,
+                    "the versions",
+                    &kube::Error::Api(status),
+                    "judged by the metrics",
+                )?,
                 Err(e) => {
                     return Err(fatal(&e)
                         .unwrap_or_else(|| format!("not a Kubernetes API server: /version: {}", why(&e))));
@@ -338,17 +356,50 @@ impl Reader {
     }
 
     async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, kube::Error> {
-        let request = http::Request::get(path)
-            .body(Vec::new())
-            .map_err(kube::Error::HttpError)?;
-        self.client.request(request).await
+        self.ask(|| async {
+            let request = http::Request::get(path)
+                .body(Vec::new())
+                .map_err(kube::Error::HttpError)?;
+            self.client.request(request).await
+        })
+        .await
     }
 
     async fn text(&self, path: &str) -> Result<String, kube::Error> {
-        let request = http::Request::get(path)
-            .body(Vec::new())
-            .map_err(kube::Error::HttpError)?;
-        self.client.request_text(request).await
+        self.ask(|| async {
+            let request = http::Request::get(path)
+                .body(Vec::new())
+                .map_err(kube::Error::HttpError)?;
+            self.client.request_text(request).await
+        })
+        .await
+    }
+
+    /// A request, answered whole within the timeout (the client's read
+    /// timeout bounds each wait for bytes, not an answer that trickles in),
+    /// and asked again after 1, 2 and 4 s while the API server says it is
+    /// too busy (429, API Priority and Fairness), as kubectl does.
+    async fn ask<T, Asked>(&self, request: impl Fn() -> Asked) -> Result<T, kube::Error>
+    where
+        Asked: std::future::Future<Output = Result<T, kube::Error>>,
+    {
+        let mut wait = Duration::from_secs(1);
+        loop {
+            let answer = tokio::time::timeout(self.request_timeout, request())
+                .await
+                .unwrap_or_else(|_| {
+                    Err(kube::Error::Service(
+                        format!("no whole answer within {} s", self.request_timeout.as_secs()).into(),
+                    ))
+                });
+            match answer {
+                Err(kube::Error::Api(status)) if status.code == 429 && wait <= THROTTLED_WAIT_MOST => {
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                }
+                answer => return answer,
+            }
+        }
     }
 
     /// Every object of a list, page by page, as `kubectl get -o json`
@@ -393,10 +444,15 @@ impl Reader {
             if let Some(token) = &token {
                 params = params.continue_token(token);
             }
-            let request = Request::new(path)
-                .list(&params)
-                .map_err(kube::Error::BuildRequest)?;
-            let mut page: Map<String, Value> = match self.client.request(request).await {
+            let asked = self
+                .ask(|| async {
+                    let request = Request::new(path)
+                        .list(&params)
+                        .map_err(kube::Error::BuildRequest)?;
+                    self.client.request(request).await
+                })
+                .await;
+            let mut page: Map<String, Value> = match asked {
                 Ok(page) => page,
                 Err(kube::Error::Api(status)) if status.code == 410 && token.is_some() => {
                     let offered = status.metadata.as_ref().and_then(|m| m.continue_.clone());
@@ -508,6 +564,7 @@ impl Reader {
         .buffered(CONCURRENT_NODE_METRICS);
         let mut failed = Vec::new();
         let mut done = 0;
+        let mut unanswered = 0;
         while let Some((name, read)) = reads.next().await {
             done += 1;
             if done % 500 == 0 && done < names.len() {
@@ -519,16 +576,34 @@ impl Reader {
                 }
                 Ok(_) => failed.push(format!("{name} (not metrics)")),
                 Err(e) => {
-                    if let Some(fatal) = fatal(&e) {
-                        return Err(fatal);
+                    if let Some(stop) = credentials_refused(&e) {
+                        return Err(stop);
                     }
-                    if matches!(&e, kube::Error::Api(s) if s.code == 403) {
-                        return problem(inputs, "node metrics", &e, "judged by version");
+                    match &e {
+                        kube::Error::Api(s) if s.code == 403 => {
+                            return problem(inputs, "node metrics", &e, "judged by version");
+                        }
+                        kube::Error::Api(_) | kube::Error::SerdeError(_) => {}
+                        // A kubelet that does not answer in time, a proxied
+                        // connection reset: that node's loss, since the API
+                        // server does not time node proxies out itself.
+                        _ => unanswered += 1,
                     }
-                    // A kubelet that does not answer (503 through the proxy).
                     failed.push(format!("{name} ({})", why(&e)));
+                    // As many unanswered in a row as are asked at once: the
+                    // API server itself has stopped answering, and waiting
+                    // out every other node would take minutes.
+                    if unanswered >= CONCURRENT_NODE_METRICS {
+                        failed.push(format!(
+                            "the other {} (not read: {CONCURRENT_NODE_METRICS} nodes in a row did not answer)",
+                            names.len() - done
+                        ));
+                        break;
+                    }
+                    continue;
                 }
             }
+            unanswered = 0;
         }
         if !failed.is_empty() {
             inputs.problems.push(format!(

@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -475,4 +477,95 @@ fn answers_that_are_not_what_was_asked_are_said() {
     ] {
         assert!(report.contains(expected), "{expected}\nnot in\n{report}");
     }
+}
+
+/// What one node, or one moment, does is not the whole cluster's: a kubelet
+/// that does not answer through the proxy in time (the API server does not
+/// time node proxies out), a `/version` that RBAC refuses, and an API server
+/// too busy for a moment (429) are each said, and the report goes on.
+#[test]
+fn a_slow_kubelet_a_refused_version_and_a_busy_moment_are_not_the_clusters() {
+    let dir = temp_dir("partial");
+    let throttled = Arc::new(AtomicUsize::new(2));
+    let replay = Replay::start(
+        "mixed",
+        vec![
+            (
+                "/api/v1/nodes/pool-b-1/proxy/metrics".to_owned(),
+                Answer::Late(Duration::from_secs(3), Box::new(Answer::Text("# late".to_owned()))),
+            ),
+            ("/version".to_owned(), Answer::forbidden("/version")),
+            ("/api/v1/nodes".to_owned(), Answer::Throttled(Arc::clone(&throttled))),
+            policies_route(),
+        ],
+    );
+    let kubeconfig = replay.kubeconfig(&dir);
+    let started = Instant::now();
+    let (code, report, progress) = plugin(&[
+        "--kubeconfig",
+        &kubeconfig.to_string_lossy(),
+        "--request-timeout",
+        "1",
+    ]);
+    assert_eq!(code, 3, "{report}\n{progress}");
+    for expected in [
+        "not read: could not read the versions: forbidden: /version is forbidden",
+        "not read: could not read the metrics of 1 node(s): pool-b-1 (",
+        // The other nodes' gates were read, and the nodes themselves after two 429s.
+        "pool-a-1                 v1.30.2+k3s1                 native sidecars: SidecarContainers is on",
+    ] {
+        assert!(report.contains(expected), "{expected}\nnot in\n{report}");
+    }
+    let asked = replay.asked.lock().expect("the log").clone();
+    assert_eq!(
+        asked.iter().filter(|p| p.starts_with("/api/v1/nodes?")).count(),
+        3,
+        "asked again after each 429: {asked:?}"
+    );
+    // Two waits (1 s, 2 s) and one timeout of 1 s, some of them at once.
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+}
+
+/// A proxy that stops answering for every node: the rest of the nodes are
+/// not waited for one by one.
+#[test]
+fn kubelets_that_all_stop_answering_are_not_waited_for_one_by_one() {
+    let dir = temp_dir("silent-kubelets");
+    let node = recorded("api/v1/nodes.json")["items"][0].clone();
+    let nodes: Vec<Value> = (0..200)
+        .map(|i| {
+            let mut node = node.clone();
+            node["metadata"]["name"] = json!(format!("node-{i:03}"));
+            node
+        })
+        .collect();
+    let replay = Replay::start(
+        "mixed",
+        vec![
+            (
+                "/api/v1/nodes".to_owned(),
+                Answer::Json(200, json!({"kind": "NodeList", "apiVersion": "v1", "metadata": {}, "items": nodes})),
+            ),
+            (
+                "/api/v1/nodes/*/proxy/metrics".to_owned(),
+                Answer::Late(Duration::from_secs(3), Box::new(Answer::Text("# late".to_owned()))),
+            ),
+            policies_route(),
+        ],
+    );
+    let kubeconfig = replay.kubeconfig(&dir);
+    let started = Instant::now();
+    let (code, report, progress) = plugin(&[
+        "--kubeconfig",
+        &kubeconfig.to_string_lossy(),
+        "--request-timeout",
+        "1",
+    ]);
+    assert_ne!(code, 2, "{report}\n{progress}");
+    assert!(
+        report.contains("(not read: 16 nodes in a row did not answer)"),
+        "{report}"
+    );
+    // 200 nodes one second each, 16 at a time, would be 13 s.
+    assert!(started.elapsed() < Duration::from_secs(8), "{:?}", started.elapsed());
 }

@@ -9,6 +9,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -25,6 +26,9 @@ pub enum Answer {
     /// the time they come back; the Status offers a fresh one, as the API
     /// server does, which reads on from the same place.
     Expiring,
+    /// 429 Too Many Requests (API Priority and Fairness) as many times as
+    /// the count says, then what is recorded.
+    Throttled(Arc<AtomicUsize>),
 }
 
 impl Answer {
@@ -119,6 +123,20 @@ fn serve(stream: TcpStream, root: &Path, routes: &[Route], seen: &Mutex<Vec<Stri
             std::thread::sleep(wait);
             answer = *late;
         }
+        if let Answer::Throttled(left) = &answer {
+            let throttled = left
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+            answer = if throttled {
+                Answer::Json(
+                    429,
+                    json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "TooManyRequests",
+                        "message": "Too many requests, please try again later.", "code": 429}),
+                )
+            } else {
+                recorded_or_missing()
+            };
+        }
         if let Answer::Expiring = answer {
             answer = match token(query) {
                 Some(token) if !token.starts_with("fresh-") => Answer::Json(
@@ -133,7 +151,7 @@ fn serve(stream: TcpStream, root: &Path, routes: &[Route], seen: &Mutex<Vec<Stri
         let (status, content_type, body) = match answer {
             Answer::Json(status, body) => (status, "application/json", page(body, query).to_string()),
             Answer::Text(text) => (200, "text/plain; version=0.0.4", text),
-            Answer::Late(..) | Answer::Expiring => {
+            Answer::Late(..) | Answer::Expiring | Answer::Throttled(_) => {
                 (500, "text/plain", "a route answered with itself".to_owned())
             }
         };
