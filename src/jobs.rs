@@ -417,7 +417,7 @@ mod tests {
     ) {
         let checked = check_with(
             json!({"jobSidecars": {"action": "convert"}, "nativeSupport": support}),
-            &Snapshot { objects: nodes },
+            &Snapshot::new(nodes),
             "CREATE",
             json!({"restartPolicy": "Never", "initContainers": [{"name": "istio-init", "image": "istio/proxyv2"}],
                    "containers": [{"name": "job", "image": "x"}, {"name": "istio-proxy", "image": "istio/proxyv2"}]}),

@@ -1,19 +1,56 @@
 //! A cluster made of given objects: what the playground and the tests ask
 //! instead of Kubewarden's host.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use serde_json::{Map, Value};
 
 use super::Cluster;
 
 /// A cluster that holds exactly the given objects (Nodes, controllers), as
 /// the host's cache would answer about them; field masks are not applied:
-/// the decisions read only the fields they ask for.
-#[derive(Debug, Default, Clone)]
+/// the decisions read only the fields they ask for. The readiness report
+/// asks it about every workload of a cluster, so an object is found by name
+/// without a scan, and a list is written once per question, as the
+/// policy-server keeps one cache per question.
+#[derive(Debug, Default)]
 pub struct Snapshot {
-    pub objects: Vec<Value>,
+    objects: Vec<Value>,
+    /// `(apiVersion, kind, namespace, name)` → index in `objects`.
+    named: HashMap<(String, String, String, String), usize>,
+    /// `(apiVersion, kind, label selector)` → the list's JSON.
+    lists: Mutex<HashMap<(String, String, String), Vec<u8>>>,
 }
 
 impl Snapshot {
+    /// A snapshot of these objects.
+    pub fn new(objects: Vec<Value>) -> Snapshot {
+        let text = |object: &Value, pointer: &str| {
+            object
+                .pointer(pointer)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let mut named = HashMap::new();
+        for (index, object) in objects.iter().enumerate() {
+            let key = (
+                text(object, "/apiVersion"),
+                text(object, "/kind"),
+                text(object, "/metadata/namespace"),
+                text(object, "/metadata/name"),
+            );
+            // The first of two alike, as a scan would find it.
+            named.entry(key).or_insert(index);
+        }
+        Snapshot {
+            objects,
+            named,
+            lists: Mutex::default(),
+        }
+    }
+
     /// The objects of some documents, each a list, a `List` or `NodeList`
     /// (whose items may leave out the `apiVersion` and `kind` the list
     /// implies, as `kubectl get -o json` prints them), or one object.
@@ -30,9 +67,7 @@ impl Snapshot {
             },
             _ => Vec::new(),
         });
-        Snapshot {
-            objects: objects.collect(),
-        }
+        Snapshot::new(objects.collect())
     }
 
     fn of_kind<'s>(&'s self, api_version: &'s str, kind: &'s str) -> impl Iterator<Item = &'s Value> {
@@ -86,12 +121,15 @@ impl Cluster for Snapshot {
         name: &str,
         _fields: &[&str],
     ) -> Result<Value, String> {
-        let is = |object: &Value, key: &str, expected: &str| {
-            let metadata = object.get("metadata").and_then(|m| m.get(key));
-            metadata.and_then(Value::as_str).unwrap_or_default() == expected
-        };
-        self.of_kind(api_version, kind)
-            .find(|object| is(object, "name", name) && is(object, "namespace", namespace))
+        let key = (
+            api_version.to_owned(),
+            kind.to_owned(),
+            namespace.to_owned(),
+            name.to_owned(),
+        );
+        self.named
+            .get(&key)
+            .and_then(|&index| self.objects.get(index))
             .cloned()
             .ok_or_else(|| format!("{kind} {namespace}/{name} not found"))
     }
@@ -103,11 +141,22 @@ impl Cluster for Snapshot {
         label_selector: &str,
         _fields: &[&str],
     ) -> Result<Vec<u8>, String> {
+        let question = (
+            api_version.to_owned(),
+            kind.to_owned(),
+            label_selector.to_owned(),
+        );
+        let mut lists = self.lists.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(list) = lists.get(&question) {
+            return Ok(list.clone());
+        }
         let items: Vec<&Value> = self
             .of_kind(api_version, kind)
             .filter(|object| selected(label_selector, object))
             .collect();
-        serde_json::to_vec(&serde_json::json!({"items": items})).map_err(|e| e.to_string())
+        let list = serde_json::to_vec(&serde_json::json!({"items": items})).map_err(|e| e.to_string())?;
+        lists.insert(question, list.clone());
+        Ok(list)
     }
 }
 

@@ -58,8 +58,23 @@ pub struct Chain {
 }
 
 /// The namespace kubewarden-controller keeps its cluster-wide policies out
-/// of, unless told otherwise (`allowInsideAdmissionControllerNamespace`).
+/// of (its own, where the policy-servers run), unless told otherwise
+/// (`allowInsideAdmissionControllerNamespace`): the Helm charts' default,
+/// where no webhook of Kubewarden's says another (Rancher installs it in
+/// `cattle-kubewarden-system`).
 const KUBEWARDEN_NAMESPACE: &str = "kubewarden";
+
+/// Kubewarden's namespace as its webhooks call it: the namespace of the
+/// policy-server's service in any configuration the controller made.
+fn kubewarden_namespace(webhooks: Option<&Value>) -> &str {
+    webhooks
+        .into_iter()
+        .flat_map(super::items)
+        .filter(|c| !super::text(c, "/metadata/annotations/kubewardenPolicyName").is_empty())
+        .map(|c| super::text(c, "/webhooks/0/clientConfig/service/namespace"))
+        .find(|namespace| !namespace.is_empty())
+        .unwrap_or(KUBEWARDEN_NAMESPACE)
+}
 
 /// Whether a Kubewarden policy's module is this one: its OCI repository or
 /// file is named `native-sidecar…` (`registry://ghcr.io/…/native-sidecar:v1`,
@@ -75,6 +90,7 @@ impl Chain {
     /// with their real webhook configurations where `webhooks` has them.
     pub fn of_manifests(manifests: &[Value], webhooks: Option<&Value>) -> Chain {
         let mut chain = Chain::default();
+        let kubewarden = kubewarden_namespace(webhooks);
         for policy in manifests.iter().flat_map(|m| super::items(m)) {
             let kind = super::text(policy, "/kind");
             let name = super::text(policy, "/metadata/name");
@@ -116,7 +132,6 @@ impl Chain {
                 ));
                 continue;
             }
-            let configured = webhooks.and_then(|list| configuration_of(list, name, namespace));
             let built = if kind == "AdmissionPolicy" {
                 Webhook {
                     name: format!("namespaced-{namespace}-{name}"),
@@ -128,11 +143,16 @@ impl Chain {
                 Webhook {
                     name: format!("clusterwide-{name}"),
                     rules: spec.get("rules").cloned(),
-                    namespace_selector: Some(cluster_wide_selector(spec)),
+                    namespace_selector: Some(cluster_wide_selector(spec, kubewarden)),
                     object_selector: spec.get("objectSelector").cloned(),
                 }
             };
-            let webhook = configured.unwrap_or(built);
+            // A policy group of the same name has a configuration with the
+            // same annotations, named as the controller names groups'.
+            let group = built.name.replacen('-', "-group-", 1);
+            let webhook = webhooks
+                .and_then(|list| configuration_of(list, name, namespace, &group))
+                .unwrap_or(built);
             chain.deployed.push(Deployed {
                 name: label,
                 webhook: webhook.name,
@@ -199,11 +219,13 @@ struct Webhook {
 }
 
 /// The mutating webhook configuration kubewarden-controller made for a
-/// policy, found by its annotations.
-fn configuration_of(list: &Value, name: &str, namespace: &str) -> Option<Webhook> {
+/// policy, found by its annotations (whatever the controller's version names
+/// it), not the one named `group`.
+fn configuration_of(list: &Value, name: &str, namespace: &str, group: &str) -> Option<Webhook> {
     let configuration = super::items(list).into_iter().find(|c| {
         super::text(c, "/metadata/annotations/kubewardenPolicyName") == name
             && super::text(c, "/metadata/annotations/kubewardenPolicyNamespace") == namespace
+            && super::text(c, "/metadata/name") != group
     })?;
     let webhook = configuration.pointer("/webhooks/0")?;
     Some(Webhook {
@@ -217,11 +239,11 @@ fn configuration_of(list: &Value, name: &str, namespace: &str) -> Option<Webhook
 /// A `ClusterAdmissionPolicy`'s namespace selector as kubewarden-controller
 /// writes it into the webhook: Kubewarden's namespace left out, then the
 /// policy's `matchExpressions` (its `matchLabels` are not carried over).
-fn cluster_wide_selector(spec: &Value) -> Value {
+fn cluster_wide_selector(spec: &Value, kubewarden: &str) -> Value {
     let mut expressions = Vec::new();
     if spec.get("allowInsideAdmissionControllerNamespace") != Some(&Value::Bool(true)) {
         expressions.push(json!({"key": "kubernetes.io/metadata.name", "operator": "NotIn",
-            "values": [KUBEWARDEN_NAMESPACE]}));
+            "values": [kubewarden]}));
     } else if let Some(own) = spec.get("namespaceSelector") {
         return own.clone();
     }
@@ -384,10 +406,12 @@ fn applies(deployed: &Deployed, passage: &Passage, cluster: &Snapshot) -> bool {
     };
     ruled
         && in_namespace
+        // On the object as the webhooks before this one left it, as the API
+        // server tests it.
         && selects(
             deployed.object_selector.as_ref(),
             passage
-                .original
+                .object
                 .pointer("/metadata/labels")
                 .unwrap_or(&Value::Null),
         )
@@ -477,19 +501,33 @@ mod tests {
         let manifest = json!({"kind": "ClusterAdmissionPolicy", "metadata": {"name": "inject"},
             "spec": {"module": "registry://x/native-sidecar:v1", "mutating": true,
                 "namespaceSelector": {"matchLabels": {"team": "a"}, "matchExpressions": [{"key": "b", "operator": "Exists"}]}}});
-        let webhooks = json!({"items": [{"metadata": {"name": "kw-renamed-inject",
-            "annotations": {"kubewardenPolicyName": "inject", "kubewardenPolicyNamespace": ""}},
-            "webhooks": [{"name": "x", "namespaceSelector": {"matchExpressions": [
-                {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["kw-system"]}]}}]}]});
-        let read = Chain::of_manifests(std::slice::from_ref(&manifest), Some(&webhooks));
+        let configuration = |name: &str, namespace_selector: Value| {
+            json!({"metadata": {"name": name,
+                "annotations": {"kubewardenPolicyName": "inject", "kubewardenPolicyNamespace": ""}},
+                "webhooks": [{"name": "x", "namespaceSelector": namespace_selector,
+                    "clientConfig": {"service": {"namespace": "kw-system", "name": "policy-server-default"}}}]})
+        };
+        let webhooks = json!({"items": [
+            // A policy group of the same name: the same annotations.
+            configuration("clusterwide-group-inject", json!({})),
+            configuration("kw-renamed-inject", json!({"matchExpressions": [
+                {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["kw-system"]}]})),
+        ]});
+        let validator = json!({"kind": "ClusterAdmissionPolicy", "metadata": {"name": "validate"},
+            "spec": {"module": "registry://x/native-sidecar:v1", "mutating": false}});
+        let read = Chain::of_manifests(&[manifest.clone(), validator], Some(&webhooks));
         assert_eq!(read.deployed[0].webhook, "kw-renamed-inject");
-        assert_eq!(
-            read.deployed[0]
+        let left_out = |deployed: &Deployed| {
+            deployed
                 .namespace_selector
                 .as_ref()
-                .map(|s| s["matchExpressions"][0]["values"][0].clone()),
-            Some(json!("kw-system"))
-        );
+                .map(|s| s["matchExpressions"][0]["values"][0].clone())
+        };
+        assert_eq!(left_out(&read.deployed[0]), Some(json!("kw-system")));
+        // The validator's configuration is not among the mutating ones:
+        // built, and Kubewarden's namespace is the one its webhooks call.
+        assert_eq!(read.deployed[1].webhook, "clusterwide-validate");
+        assert_eq!(left_out(&read.deployed[1]), Some(json!("kw-system")));
         let built = Chain::of_manifests(&[manifest], None);
         assert_eq!(built.deployed[0].webhook, "clusterwide-inject");
         assert_eq!(

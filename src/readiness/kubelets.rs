@@ -43,6 +43,10 @@ pub const DEFECTS: &[Defect] = &[
         fixed: &[(29, 8), (30, 4)],
         fixed_from_minor: 31,
     },
+    // From 1.29: the fix's release note calls it "a regression in default
+    // 1.29 configurations", where the gate came on. A 1.28 kubelet with the
+    // alpha gate turned on runs the same code and got no fix; most 1.28
+    // nodes have it off, and are not flagged.
     Defect {
         issue: "kubernetes/kubernetes#126440",
         fix: "#126543, #127162",

@@ -571,7 +571,9 @@ fn node_pools(node_list: Option<&Value>) -> Option<String> {
         .collect();
     pools.sort_unstable();
     pools.dedup();
-    Some(format!("  nodePools: {{{label}: [{}]}}\n", pools.join(", ")))
+    // Quoted: a pool named `123` or `true` is no string in plain YAML.
+    let pools = serde_json::to_string(&pools).ok()?;
+    Some(format!("  nodePools: {{{label}: {pools}}}\n"))
 }
 
 /// The mutating webhooks, in the order the API server calls them, and where
@@ -852,7 +854,7 @@ mod tests {
         assert_eq!(
             report
                 .snippet
-                .contains("  nodePools: {cloud.google.com/gke-nodepool: [new, old]}\n"),
+                .contains("  nodePools: {cloud.google.com/gke-nodepool: [\"new\",\"old\"]}\n"),
             pooled,
             "{}",
             report.snippet
