@@ -39,7 +39,13 @@ impl Cluster for SmallCluster {
         }
     }
 
-    fn list_all(&self, api_version: &str, kind: &str, selector: &str, fields: &[&str]) -> Result<Vec<u8>, String> {
+    fn list_all(
+        &self,
+        api_version: &str,
+        kind: &str,
+        selector: &str,
+        fields: &[&str],
+    ) -> Result<Vec<u8>, String> {
         nodes().list_all(api_version, kind, selector, fields)
     }
 }

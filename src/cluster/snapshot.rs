@@ -141,12 +141,11 @@ impl Cluster for Snapshot {
         label_selector: &str,
         _fields: &[&str],
     ) -> Result<Vec<u8>, String> {
-        let question = (
-            api_version.to_owned(),
-            kind.to_owned(),
-            label_selector.to_owned(),
-        );
-        let mut lists = self.lists.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let question = (api_version.to_owned(), kind.to_owned(), label_selector.to_owned());
+        let mut lists = self
+            .lists
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(list) = lists.get(&question) {
             return Ok(list.clone());
         }

@@ -492,10 +492,16 @@ fn a_slow_kubelet_a_refused_version_and_a_busy_moment_are_not_the_clusters() {
         vec![
             (
                 "/api/v1/nodes/pool-b-1/proxy/metrics".to_owned(),
-                Answer::Late(Duration::from_secs(3), Box::new(Answer::Text("# late".to_owned()))),
+                Answer::Late(
+                    Duration::from_secs(3),
+                    Box::new(Answer::Text("# late".to_owned())),
+                ),
             ),
             ("/version".to_owned(), Answer::forbidden("/version")),
-            ("/api/v1/nodes".to_owned(), Answer::Throttled(Arc::clone(&throttled))),
+            (
+                "/api/v1/nodes".to_owned(),
+                Answer::Throttled(Arc::clone(&throttled)),
+            ),
             policies_route(),
         ],
     );
@@ -523,7 +529,11 @@ fn a_slow_kubelet_a_refused_version_and_a_busy_moment_are_not_the_clusters() {
         "asked again after each 429: {asked:?}"
     );
     // Two waits (1 s, 2 s) and one timeout of 1 s, some of them at once.
-    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 /// A proxy that stops answering for every node: the rest of the nodes are
@@ -544,11 +554,17 @@ fn kubelets_that_all_stop_answering_are_not_waited_for_one_by_one() {
         vec![
             (
                 "/api/v1/nodes".to_owned(),
-                Answer::Json(200, json!({"kind": "NodeList", "apiVersion": "v1", "metadata": {}, "items": nodes})),
+                Answer::Json(
+                    200,
+                    json!({"kind": "NodeList", "apiVersion": "v1", "metadata": {}, "items": nodes}),
+                ),
             ),
             (
                 "/api/v1/nodes/*/proxy/metrics".to_owned(),
-                Answer::Late(Duration::from_secs(3), Box::new(Answer::Text("# late".to_owned()))),
+                Answer::Late(
+                    Duration::from_secs(3),
+                    Box::new(Answer::Text("# late".to_owned())),
+                ),
             ),
             policies_route(),
         ],
@@ -567,5 +583,9 @@ fn kubelets_that_all_stop_answering_are_not_waited_for_one_by_one() {
         "{report}"
     );
     // 200 nodes one second each, 16 at a time, would be 13 s.
-    assert!(started.elapsed() < Duration::from_secs(8), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
 }

@@ -223,7 +223,10 @@ fn a_bound_pod_whose_node_cannot_be_read_is_judged_by_the_list(
     let asked: Vec<(&str, &str)> = calls
         .iter()
         .map(|(operation, request)| {
-            (operation.as_str(), request["label_selector"].as_str().unwrap_or_default())
+            (
+                operation.as_str(),
+                request["label_selector"].as_str().unwrap_or_default(),
+            )
         })
         .collect();
     assert_eq!(asked, [("get_resource", ""), ("list_resources_all", "")]);

@@ -40,7 +40,13 @@ impl Cluster for WholeList {
         Err("the server is currently unable to handle the request".to_owned())
     }
 
-    fn list_all(&self, api_version: &str, kind: &str, selector: &str, fields: &[&str]) -> Result<Vec<u8>, String> {
+    fn list_all(
+        &self,
+        api_version: &str,
+        kind: &str,
+        selector: &str,
+        fields: &[&str],
+    ) -> Result<Vec<u8>, String> {
         match selector {
             "" => two_nodes().list_all(api_version, kind, "", fields),
             asked => Err(format!("asked for a pool ({asked})")),
