@@ -513,7 +513,9 @@ fn a_slow_kubelet_a_refused_version_and_a_busy_moment_are_not_the_clusters() {
         "--request-timeout",
         "1",
     ]);
-    assert_eq!(code, 3, "{report}\n{progress}");
+    // Blocked by what it read (an old node, a refused Job), with what it
+    // could not read said.
+    assert_eq!(code, 1, "{report}\n{progress}");
     for expected in [
         "not read: could not read the versions: forbidden: /version is forbidden",
         "not read: could not read the metrics of 1 node(s): pool-b-1 (",
