@@ -12,11 +12,10 @@ use serde_json::{Value, json};
 pub struct SmallCluster;
 
 fn nodes() -> &'static Snapshot {
+    // The properties' two nodes (tests/it/properties.rs).
     static NODES: LazyLock<Snapshot> = LazyLock::new(|| {
-        Snapshot::from_documents([json!({"apiVersion": "v1", "kind": "NodeList", "items": [
-            {"metadata": {"name": "old", "labels": {"pool": "old"}}, "status": {"nodeInfo": {"kubeletVersion": "v1.27.3"}}},
-            {"metadata": {"name": "new", "labels": {"pool": "new"}}, "status": {"nodeInfo": {"kubeletVersion": "v1.31.0"}}},
-        ]})])
+        let list = include_str!("../../tests/fixtures/nodes/two-nodes.json");
+        Snapshot::from_documents(serde_json::from_str::<Value>(list).ok())
     });
     &NODES
 }

@@ -44,6 +44,37 @@ fn policies_route() -> (String, Answer) {
     )
 }
 
+/// `count` copies of the recorded node, named `node-00000`…, every tenth
+/// on kubelet 1.28 when `some_old`: the route of the node list.
+fn generated_nodes(count: usize, some_old: bool) -> (String, Answer) {
+    let node = recorded("api/v1/nodes.json")["items"][0].clone();
+    let nodes: Vec<Value> = (0..count)
+        .map(|i| {
+            let mut node = node.clone();
+            node["metadata"]["name"] = json!(format!("node-{i:05}"));
+            if some_old && i % 10 == 0 {
+                node["status"]["nodeInfo"]["kubeletVersion"] = json!("v1.28.15");
+            }
+            node
+        })
+        .collect();
+    (
+        "/api/v1/nodes".to_owned(),
+        Answer::Json(
+            200,
+            json!({"kind": "NodeList", "apiVersion": "v1", "metadata": {}, "items": nodes}),
+        ),
+    )
+}
+
+/// Metrics that come after the tests' timeouts.
+fn late_metrics(seconds: u64) -> Answer {
+    Answer::Late(
+        Duration::from_secs(seconds),
+        Box::new(Answer::Text("# late".to_owned())),
+    )
+}
+
 /// Runs the kubectl plugin's `readiness` with these options: exit code, stdout, stderr.
 fn plugin(options: &[&str]) -> (i32, String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_kubectl-native_sidecar"))
@@ -317,17 +348,6 @@ fn an_unreachable_cluster_stops_the_command() {
 #[test]
 fn a_five_thousand_node_cluster_is_read_in_pages_with_progress() {
     let dir = temp_dir("large");
-    let node = recorded("api/v1/nodes.json")["items"][0].clone();
-    let nodes: Vec<Value> = (0..5000)
-        .map(|i| {
-            let mut node = node.clone();
-            node["metadata"]["name"] = json!(format!("node-{i:05}"));
-            if i % 10 == 0 {
-                node["status"]["nodeInfo"]["kubeletVersion"] = json!("v1.28.15");
-            }
-            node
-        })
-        .collect();
     let metrics = std::fs::read_to_string(
         root().join("tests/fixtures/live/mixed/api/v1/nodes/pool-a-1/proxy/metrics.txt"),
     )
@@ -335,13 +355,7 @@ fn a_five_thousand_node_cluster_is_read_in_pages_with_progress() {
     let replay = Replay::start(
         "mixed",
         vec![
-            (
-                "/api/v1/nodes".to_owned(),
-                Answer::Json(
-                    200,
-                    json!({"kind": "NodeList", "apiVersion": "v1", "metadata": {}, "items": nodes}),
-                ),
-            ),
+            generated_nodes(5000, true),
             ("/api/v1/nodes/*/proxy/metrics".to_owned(), Answer::Text(metrics)),
             policies_route(),
         ],
@@ -415,14 +429,7 @@ fn a_cluster_that_cannot_be_asked_stops_the_command() {
             login_page,
             "not a Kubernetes API server: /version: not an answer of the Kubernetes API",
         ),
-        (
-            "/metrics",
-            Answer::Late(
-                Duration::from_secs(5),
-                Box::new(Answer::Text("# late".to_owned())),
-            ),
-            "could not reach the API server",
-        ),
+        ("/metrics", late_metrics(5), "could not reach the API server"),
     ];
     for (path, answer, expected) in cases {
         let replay = Replay::start("mixed", vec![(path.to_owned(), answer)]);
@@ -490,13 +497,7 @@ fn a_slow_kubelet_a_refused_version_and_a_busy_moment_are_not_the_clusters() {
     let replay = Replay::start(
         "mixed",
         vec![
-            (
-                "/api/v1/nodes/pool-b-1/proxy/metrics".to_owned(),
-                Answer::Late(
-                    Duration::from_secs(3),
-                    Box::new(Answer::Text("# late".to_owned())),
-                ),
-            ),
+            ("/api/v1/nodes/pool-b-1/proxy/metrics".to_owned(), late_metrics(3)),
             ("/version".to_owned(), Answer::forbidden("/version")),
             (
                 "/api/v1/nodes".to_owned(),
@@ -543,31 +544,11 @@ fn a_slow_kubelet_a_refused_version_and_a_busy_moment_are_not_the_clusters() {
 #[test]
 fn kubelets_that_all_stop_answering_are_not_waited_for_one_by_one() {
     let dir = temp_dir("silent-kubelets");
-    let node = recorded("api/v1/nodes.json")["items"][0].clone();
-    let nodes: Vec<Value> = (0..200)
-        .map(|i| {
-            let mut node = node.clone();
-            node["metadata"]["name"] = json!(format!("node-{i:03}"));
-            node
-        })
-        .collect();
     let replay = Replay::start(
         "mixed",
         vec![
-            (
-                "/api/v1/nodes".to_owned(),
-                Answer::Json(
-                    200,
-                    json!({"kind": "NodeList", "apiVersion": "v1", "metadata": {}, "items": nodes}),
-                ),
-            ),
-            (
-                "/api/v1/nodes/*/proxy/metrics".to_owned(),
-                Answer::Late(
-                    Duration::from_secs(3),
-                    Box::new(Answer::Text("# late".to_owned())),
-                ),
-            ),
+            generated_nodes(200, false),
+            ("/api/v1/nodes/*/proxy/metrics".to_owned(), late_metrics(3)),
             policies_route(),
         ],
     );

@@ -22,12 +22,8 @@ use serde_json::{Value, json};
 /// answered as Kubewarden's host answers: a node by name, a list by label
 /// selector.
 fn two_nodes() -> &'static Snapshot {
-    static NODES: LazyLock<Snapshot> = LazyLock::new(|| {
-        Snapshot::from_documents([json!({"apiVersion": "v1", "kind": "NodeList", "items": [
-            {"metadata": {"name": "old", "labels": {"pool": "old"}}, "status": {"nodeInfo": {"kubeletVersion": "v1.27.3"}}},
-            {"metadata": {"name": "new", "labels": {"pool": "new"}}, "status": {"nodeInfo": {"kubeletVersion": "v1.31.0"}}},
-        ]})])
-    });
+    static NODES: LazyLock<Snapshot> =
+        LazyLock::new(|| Snapshot::from_documents([fixture("nodes/two-nodes.json")]));
     &NODES
 }
 
