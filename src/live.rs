@@ -32,7 +32,8 @@ pub struct Source {
     /// A cluster and a user of the kubeconfig, instead of the context's.
     pub cluster: Option<String>,
     pub user: Option<String>,
-    /// How long one request may wait for the API server.
+    /// How long to wait for the API server: to connect, and for each part
+    /// of an answer (a large page that keeps coming is not cut off).
     pub request_timeout: Duration,
     /// Objects per page of a list.
     pub page_size: u32,
@@ -137,6 +138,10 @@ const CONTROLLERS: [Listing; 3] = [
 
 /// Node metrics read at once through the API server's proxy.
 const CONCURRENT_NODE_METRICS: usize = 16;
+/// The reason kube gives an error answer that is no `Status` of the API
+/// (a proxy's or a gateway's page).
+const NOT_A_STATUS: &str = "Failed to parse error data";
+
 /// The longest wait before asking again an API server that is too busy.
 const THROTTLED_WAIT_MOST: Duration = Duration::from_secs(4);
 
@@ -155,7 +160,6 @@ pub fn read(
     runtime.block_on(async {
         let reader = Reader {
             client: client(source).await?,
-            request_timeout: source.request_timeout,
             page_size: source.page_size.max(1),
             node_metrics_limit: source.node_metrics_limit,
         };
@@ -268,7 +272,6 @@ fn checks_owners(inputs: &Inputs) -> bool {
 
 struct Reader {
     client: Client,
-    request_timeout: Duration,
     page_size: u32,
     node_metrics_limit: usize,
 }
@@ -283,17 +286,22 @@ impl Reader {
         let started = Instant::now();
         // The version first: every user may read it (the default role
         // system:public-info-viewer), so an answer that is not the API's
-        // (a login page, a 404) stops here. A refusal or an API server
-        // that is busy is this input's problem, as for any other.
+        // (a login page, a gateway's error page, a 404) stops here. The API
+        // server's own refusal, or its saying it is busy, is this input's
+        // problem, as for any other.
         if wanted.version {
             match self.get::<Value>("/version").await {
                 Ok(version) => inputs.version = Some(json!({"serverVersion": version})),
-                Err(kube::Error::Api(status)) if status.code == 403 || status.code >= 500 => problem(
-                    inputs,
-                    "the versions",
-                    &kube::Error::Api(status),
-                    "judged by the metrics",
-                )?,
+                Err(kube::Error::Api(status))
+                    if matches!(status.code, 403 | 429 | 500..) && status.reason != NOT_A_STATUS =>
+                {
+                    problem(
+                        inputs,
+                        "the versions",
+                        &kube::Error::Api(status),
+                        "judged by the metrics",
+                    )?
+                }
                 Err(e) => {
                     return Err(fatal(&e)
                         .unwrap_or_else(|| format!("not a Kubernetes API server: /version: {}", why(&e))));
@@ -375,24 +383,15 @@ impl Reader {
         .await
     }
 
-    /// A request, answered whole within the timeout (the client's read
-    /// timeout bounds each wait for bytes, not an answer that trickles in),
-    /// and asked again after 1, 2 and 4 s while the API server says it is
-    /// too busy (429, API Priority and Fairness), as kubectl does.
+    /// A request, asked again after 1, 2 and 4 s while the API server says
+    /// it is too busy (429, API Priority and Fairness), as kubectl does.
     async fn ask<T, Asked>(&self, request: impl Fn() -> Asked) -> Result<T, kube::Error>
     where
         Asked: std::future::Future<Output = Result<T, kube::Error>>,
     {
         let mut wait = Duration::from_secs(1);
         loop {
-            let answer = tokio::time::timeout(self.request_timeout, request())
-                .await
-                .unwrap_or_else(|_| {
-                    Err(kube::Error::Service(
-                        format!("no whole answer within {} s", self.request_timeout.as_secs()).into(),
-                    ))
-                });
-            match answer {
+            match request().await {
                 Err(kube::Error::Api(status)) if status.code == 429 && wait <= THROTTLED_WAIT_MOST => {
                     tokio::time::sleep(wait).await;
                     wait *= 2;
@@ -439,6 +438,7 @@ impl Reader {
         let mut items = Vec::new();
         let mut pages = 0;
         let mut token: Option<String> = None;
+        let (mut expired_in_row, mut said_expired) = (0, false);
         loop {
             let mut params = ListParams::default().limit(self.page_size);
             if let Some(token) = &token {
@@ -454,21 +454,30 @@ impl Reader {
                 .await;
             let mut page: Map<String, Value> = match asked {
                 Ok(page) => page,
-                Err(kube::Error::Api(status)) if status.code == 410 && token.is_some() => {
+                // A few times in a row at most: an API server whose fresh
+                // tokens expire too is not followed round for ever.
+                Err(kube::Error::Api(status))
+                    if status.code == 410 && token.is_some() && expired_in_row < 3 =>
+                {
                     let offered = status.metadata.as_ref().and_then(|m| m.continue_.clone());
                     let Some(offered) = offered.filter(|t| !t.is_empty()) else {
                         return Err(kube::Error::Api(status));
                     };
-                    inputs.notes.push(format!(
-                        "the {what} changed while they were read (their continue token expired): the rest was \
-                         read as it is now"
-                    ));
+                    if !said_expired {
+                        said_expired = true;
+                        inputs.notes.push(format!(
+                            "the {what} changed while they were read (their continue token expired): the rest \
+                             was read as it is now"
+                        ));
+                    }
+                    expired_in_row += 1;
                     token = Some(offered);
                     continue;
                 }
                 Err(e) => return Err(e),
             };
             pages += 1;
+            expired_in_row = 0;
             if let Some(Value::Array(page_items)) = page.remove("items") {
                 items.extend(
                     page_items
@@ -564,12 +573,22 @@ impl Reader {
         .buffered(CONCURRENT_NODE_METRICS);
         let mut failed = Vec::new();
         let mut done = 0;
+        // Nodes in a row whose kubelet did not answer at all (a timeout, a
+        // reset proxied connection): as many as are asked at once, and the
+        // API server itself has stopped answering; waiting out every other
+        // node would take minutes. Any answer, an error's included, breaks
+        // the row.
         let mut unanswered = 0;
+        let mut given_up = 0;
         while let Some((name, read)) = reads.next().await {
             done += 1;
             if done % 500 == 0 && done < names.len() {
                 let _ = writeln!(progress, "  node metrics: {done} of {} read…", names.len());
             }
+            unanswered = match &read {
+                Err(kube::Error::Api(_) | kube::Error::SerdeError(_)) | Ok(_) => 0,
+                Err(_) => unanswered + 1,
+            };
             match read {
                 Ok(metrics) if looks_like_metrics(&metrics) => {
                     inputs.node_metrics.push((name.clone(), metrics))
@@ -579,35 +598,28 @@ impl Reader {
                     if let Some(stop) = credentials_refused(&e) {
                         return Err(stop);
                     }
-                    match &e {
-                        kube::Error::Api(s) if s.code == 403 => {
-                            return problem(inputs, "node metrics", &e, "judged by version");
-                        }
-                        kube::Error::Api(_) | kube::Error::SerdeError(_) => {}
-                        // A kubelet that does not answer in time, a proxied
-                        // connection reset: that node's loss, since the API
-                        // server does not time node proxies out itself.
-                        _ => unanswered += 1,
+                    if matches!(&e, kube::Error::Api(s) if s.code == 403) {
+                        return problem(inputs, "node metrics", &e, "judged by version");
                     }
+                    // A kubelet that does not answer: that node's loss,
+                    // since the API server does not time node proxies out.
                     failed.push(format!("{name} ({})", why(&e)));
-                    // As many unanswered in a row as are asked at once: the
-                    // API server itself has stopped answering, and waiting
-                    // out every other node would take minutes.
-                    if unanswered >= CONCURRENT_NODE_METRICS {
-                        failed.push(format!(
-                            "the other {} (not read: {CONCURRENT_NODE_METRICS} nodes in a row did not answer)",
-                            names.len() - done
-                        ));
-                        break;
-                    }
-                    continue;
                 }
             }
-            unanswered = 0;
+            if unanswered >= CONCURRENT_NODE_METRICS {
+                given_up = names.len() - done;
+                break;
+            }
         }
         if !failed.is_empty() {
+            let given_up = match given_up {
+                0 => String::new(),
+                more => format!(
+                    "; {more} more were not waited for, after {CONCURRENT_NODE_METRICS} nodes in a row did not answer"
+                ),
+            };
             inputs.problems.push(format!(
-                "could not read the metrics of {} node(s): {}; judged by version",
+                "could not read the metrics of {} node(s): {}{given_up}; judged by version",
                 failed.len(),
                 crate::readiness::listed(&failed)
             ));

@@ -64,13 +64,21 @@ pub struct Chain {
 /// `cattle-kubewarden-system`).
 const KUBEWARDEN_NAMESPACE: &str = "kubewarden";
 
+/// The mutating webhook configuration of kubewarden-controller's own
+/// webhook, which its Helm chart installs beside it.
+const CONTROLLER_CONFIGURATION: &str = "kubewarden-controller-mutating-webhook-configuration";
+
 /// Kubewarden's namespace as its webhooks call it: the namespace of the
-/// policy-server's service in any configuration the controller made.
+/// service of a configuration the controller made for a policy, or of the
+/// controller's own.
 fn kubewarden_namespace(webhooks: Option<&Value>) -> &str {
     webhooks
         .into_iter()
         .flat_map(super::items)
-        .filter(|c| !super::text(c, "/metadata/annotations/kubewardenPolicyName").is_empty())
+        .filter(|c| {
+            !super::text(c, "/metadata/annotations/kubewardenPolicyName").is_empty()
+                || super::text(c, "/metadata/name") == CONTROLLER_CONFIGURATION
+        })
         .map(|c| super::text(c, "/webhooks/0/clientConfig/service/namespace"))
         .find(|namespace| !namespace.is_empty())
         .unwrap_or(KUBEWARDEN_NAMESPACE)
@@ -147,11 +155,8 @@ impl Chain {
                     object_selector: spec.get("objectSelector").cloned(),
                 }
             };
-            // A policy group of the same name has a configuration with the
-            // same annotations, named as the controller names groups'.
-            let group = built.name.replacen('-', "-group-", 1);
             let webhook = webhooks
-                .and_then(|list| configuration_of(list, name, namespace, &group))
+                .and_then(|list| configuration_of(list, name, namespace))
                 .unwrap_or(built);
             chain.deployed.push(Deployed {
                 name: label,
@@ -220,12 +225,11 @@ struct Webhook {
 
 /// The mutating webhook configuration kubewarden-controller made for a
 /// policy, found by its annotations (whatever the controller's version names
-/// it), not the one named `group`.
-fn configuration_of(list: &Value, name: &str, namespace: &str, group: &str) -> Option<Webhook> {
+/// it; a policy group, which carries the same ones, is never mutating).
+fn configuration_of(list: &Value, name: &str, namespace: &str) -> Option<Webhook> {
     let configuration = super::items(list).into_iter().find(|c| {
         super::text(c, "/metadata/annotations/kubewardenPolicyName") == name
             && super::text(c, "/metadata/annotations/kubewardenPolicyNamespace") == namespace
-            && super::text(c, "/metadata/name") != group
     })?;
     let webhook = configuration.pointer("/webhooks/0")?;
     Some(Webhook {
@@ -508,8 +512,6 @@ mod tests {
                     "clientConfig": {"service": {"namespace": "kw-system", "name": "policy-server-default"}}}]})
         };
         let webhooks = json!({"items": [
-            // A policy group of the same name: the same annotations.
-            configuration("clusterwide-group-inject", json!({})),
             configuration("kw-renamed-inject", json!({"matchExpressions": [
                 {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["kw-system"]}]})),
         ]});
@@ -536,6 +538,29 @@ mod tests {
                 {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["kubewarden"]},
                 {"key": "b", "operator": "Exists"}]}))
         );
+    }
+
+    /// Where no policy mutates, the controller's own webhook (which its
+    /// chart installs) says Kubewarden's namespace.
+    #[test]
+    fn kubewardens_namespace_is_read_from_the_controllers_own_webhook() {
+        let validator = json!({"kind": "ClusterAdmissionPolicy", "metadata": {"name": "validate"},
+            "spec": {"module": "registry://x/native-sidecar:v1", "mutating": false}});
+        let webhooks = json!({"items": [
+            {"metadata": {"name": "istio-sidecar-injector"},
+             "webhooks": [{"clientConfig": {"service": {"namespace": "istio-system", "name": "istiod"}}}]},
+            {"metadata": {"name": CONTROLLER_CONFIGURATION},
+             "webhooks": [{"clientConfig": {"service": {"namespace": "cattle-kubewarden-system",
+                "name": "rancher-kubewarden-controller-webhook-service"}}}]},
+        ]});
+        let left_out = |webhooks: Option<&Value>| {
+            Chain::of_manifests(std::slice::from_ref(&validator), webhooks).deployed[0]
+                .namespace_selector
+                .clone()
+                .map(|s| s["matchExpressions"][0]["values"][0].clone())
+        };
+        assert_eq!(left_out(Some(&webhooks)), Some(json!("cattle-kubewarden-system")));
+        assert_eq!(left_out(None), Some(json!("kubewarden")));
     }
 
     #[test]

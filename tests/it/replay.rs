@@ -26,6 +26,9 @@ pub enum Answer {
     /// the time they come back; the Status offers a fresh one, as the API
     /// server does, which reads on from the same place.
     Expiring,
+    /// A list whose every continue token, the offered fresh ones too, has
+    /// expired.
+    ExpiringForEver,
     /// 429 Too Many Requests (API Priority and Fairness) as many times as
     /// the count says, then what is recorded.
     Throttled(Arc<AtomicUsize>),
@@ -137,9 +140,10 @@ fn serve(stream: TcpStream, root: &Path, routes: &[Route], seen: &Mutex<Vec<Stri
                 recorded_or_missing()
             };
         }
-        if let Answer::Expiring = answer {
+        if let Answer::Expiring | Answer::ExpiringForEver = answer {
+            let for_ever = matches!(answer, Answer::ExpiringForEver);
             answer = match token(query) {
-                Some(token) if !token.starts_with("fresh-") => Answer::Json(
+                Some(token) if for_ever || !token.starts_with("fresh-") => Answer::Json(
                     410,
                     json!({"kind": "Status", "apiVersion": "v1", "metadata": {"continue": format!("fresh-{token}")},
                         "status": "Failure", "reason": "Expired", "code": 410,
@@ -151,7 +155,7 @@ fn serve(stream: TcpStream, root: &Path, routes: &[Route], seen: &Mutex<Vec<Stri
         let (status, content_type, body) = match answer {
             Answer::Json(status, body) => (status, "application/json", page(body, query).to_string()),
             Answer::Text(text) => (200, "text/plain; version=0.0.4", text),
-            Answer::Late(..) | Answer::Expiring | Answer::Throttled(_) => {
+            Answer::Late(..) | Answer::Expiring | Answer::ExpiringForEver | Answer::Throttled(_) => {
                 (500, "text/plain", "a route answered with itself".to_owned())
             }
         };
