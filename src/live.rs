@@ -190,6 +190,10 @@ async fn client(source: &Source) -> Result<Client, String> {
     };
     // kube waits for ever by default: an API server that accepts the
     // connection and never answers would hang the report.
+    // kube asks again on 429, 503 and 504 up to 15 times, for minutes: a
+    // node proxy's 503 (its kubelet unreachable) would hold the report up
+    // node by node. `Reader::ask` asks again on 429 only, three times.
+    config.default_retry = false;
     config.connect_timeout = Some(source.request_timeout);
     config.read_timeout = Some(source.request_timeout);
     config.write_timeout = Some(source.request_timeout);
@@ -212,7 +216,17 @@ fn why(error: &kube::Error) -> String {
             }
         }
         kube::Error::SerdeError(e) => format!("not an answer of the Kubernetes API ({e})"),
-        other => other.to_string(),
+        // With its causes: "client error (SendRequest)" alone does not say
+        // that the answer timed out.
+        other => {
+            let mut said = other.to_string();
+            let mut cause = std::error::Error::source(other);
+            while let Some(error) = cause {
+                said = format!("{said}: {error}");
+                cause = error.source();
+            }
+            said
+        }
     }
 }
 

@@ -567,7 +567,7 @@ fn kubelets_that_all_stop_answering_are_not_waited_for_one_by_one() {
     // The first 16, and those asked meanwhile (16 at a time).
     assert!((16..=32).contains(&proxied), "{proxied} nodes asked");
     assert!(
-        report.contains("could not read the metrics of 16 node(s): node-00000, node-00001"),
+        report.contains("could not read the metrics of 16 node(s): node-00000 ("),
         "{report}"
     );
     assert!(
@@ -599,11 +599,16 @@ fn continue_tokens_that_always_expire_are_not_followed_for_ever() {
         plugin(&["--kubeconfig", &kubeconfig.to_string_lossy(), "--page-size", "1"]);
     assert_ne!(code, 2, "{report}\n{progress}");
     assert!(
-        report.contains("not read: could not read jobs: Expired (410): The provided continue parameter is too old"),
+        report.contains(
+            "not read: could not read jobs: Expired (410): The provided continue parameter is too old"
+        ),
         "{report}"
     );
     let asked = replay.asked.lock().expect("the log").clone();
-    let jobs = asked.iter().filter(|p| p.starts_with("/apis/batch/v1/jobs?")).count();
+    let jobs = asked
+        .iter()
+        .filter(|p| p.starts_with("/apis/batch/v1/jobs?"))
+        .count();
     // The first page, then its token and three fresh ones.
     assert_eq!(jobs, 5, "{asked:?}");
 }
