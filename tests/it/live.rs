@@ -90,6 +90,16 @@ fn plugin(options: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// Runs the plugin's `readiness` against `replay`, with a kubeconfig for it
+/// written into `dir`, and these options after it.
+fn against(replay: &Replay, dir: &Path, options: &[&str]) -> (i32, String, String) {
+    let kubeconfig = replay.kubeconfig(dir);
+    let kubeconfig = kubeconfig.to_string_lossy();
+    let mut all = vec!["--kubeconfig", kubeconfig.as_ref()];
+    all.extend_from_slice(options);
+    plugin(&all)
+}
+
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("nsp-live-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a temporary folder");
@@ -182,8 +192,7 @@ fn kubectl_files(dir: &Path) -> Vec<String> {
 fn the_live_report_is_the_report_of_the_same_files() {
     let dir = temp_dir("same");
     let replay = Replay::start("mixed", vec![policies_route()]);
-    let kubeconfig = replay.kubeconfig(&dir);
-    let (live_code, live, progress) = plugin(&["--kubeconfig", &kubeconfig.to_string_lossy()]);
+    let (live_code, live, progress) = against(&replay, &dir, &[]);
     let files = kubectl_files(&dir);
     let files: Vec<&str> = files.iter().map(String::as_str).collect();
     let (file_code, offline, _) = plugin(&files);
@@ -296,13 +305,7 @@ fn refusals_are_reported_per_input_and_judged_without() {
             ),
         ],
     );
-    let kubeconfig = replay.kubeconfig(&dir);
-    let (code, report, _) = plugin(&[
-        "--kubeconfig",
-        &kubeconfig.to_string_lossy(),
-        "--context",
-        "replay",
-    ]);
+    let (code, report, _) = against(&replay, &dir, &["--context", "replay"]);
     assert_eq!(
         code, 3,
         "refusals are not fatal, and the report says it is incomplete:\n{report}"
@@ -336,8 +339,7 @@ fn an_unreachable_cluster_stops_the_command() {
         url: format!("http://127.0.0.1:{port}"),
         asked: Default::default(),
     };
-    let kubeconfig = replay.kubeconfig(&dir);
-    let (code, _, errors) = plugin(&["--kubeconfig", &kubeconfig.to_string_lossy()]);
+    let (code, _, errors) = against(&replay, &dir, &[]);
     assert_eq!(code, 2, "{errors}");
     assert!(errors.contains("could not reach the API server"), "{errors}");
 }
@@ -360,10 +362,8 @@ fn a_five_thousand_node_cluster_is_read_in_pages_with_progress() {
             policies_route(),
         ],
     );
-    let kubeconfig = replay.kubeconfig(&dir);
     let started = Instant::now();
-    let (code, report, progress) =
-        plugin(&["--kubeconfig", &kubeconfig.to_string_lossy(), "--output", "json"]);
+    let (code, report, progress) = against(&replay, &dir, &["--output", "json"]);
     eprintln!(
         "5,000 nodes read and judged in {:.2} s; the command said:\n{progress}",
         started.elapsed().as_secs_f64()
@@ -433,14 +433,8 @@ fn a_cluster_that_cannot_be_asked_stops_the_command() {
     ];
     for (path, answer, expected) in cases {
         let replay = Replay::start("mixed", vec![(path.to_owned(), answer)]);
-        let kubeconfig = replay.kubeconfig(&dir);
         let started = Instant::now();
-        let (code, report, errors) = plugin(&[
-            "--kubeconfig",
-            &kubeconfig.to_string_lossy(),
-            "--request-timeout",
-            "1",
-        ]);
+        let (code, report, errors) = against(&replay, &dir, &["--request-timeout", "1"]);
         assert_eq!(code, 2, "{path}: {errors}\n{report}");
         assert!(errors.contains(expected), "{path}: {expected}\nnot in\n{errors}");
         assert!(
@@ -470,9 +464,7 @@ fn answers_that_are_not_what_was_asked_are_said() {
             policies_route(),
         ],
     );
-    let kubeconfig = replay.kubeconfig(&dir);
-    let (code, report, progress) =
-        plugin(&["--kubeconfig", &kubeconfig.to_string_lossy(), "--page-size", "1"]);
+    let (code, report, progress) = against(&replay, &dir, &["--page-size", "1"]);
     assert_eq!(code, 1, "{report}\n{progress}");
     for expected in [
         "not read: could not read the API server's metrics: /metrics answered something else; judged by its version",
@@ -506,14 +498,8 @@ fn a_slow_kubelet_a_refused_version_and_a_busy_moment_are_not_the_clusters() {
             policies_route(),
         ],
     );
-    let kubeconfig = replay.kubeconfig(&dir);
     let started = Instant::now();
-    let (code, report, progress) = plugin(&[
-        "--kubeconfig",
-        &kubeconfig.to_string_lossy(),
-        "--request-timeout",
-        "1",
-    ]);
+    let (code, report, progress) = against(&replay, &dir, &["--request-timeout", "1"]);
     // Blocked by what it read (an old node, a refused Job), with what it
     // could not read said.
     assert_eq!(code, 1, "{report}\n{progress}");
@@ -553,14 +539,8 @@ fn kubelets_that_all_stop_answering_are_not_waited_for_one_by_one() {
             policies_route(),
         ],
     );
-    let kubeconfig = replay.kubeconfig(&dir);
     let started = Instant::now();
-    let (code, report, progress) = plugin(&[
-        "--kubeconfig",
-        &kubeconfig.to_string_lossy(),
-        "--request-timeout",
-        "1",
-    ]);
+    let (code, report, progress) = against(&replay, &dir, &["--request-timeout", "1"]);
     assert_ne!(code, 2, "{report}\n{progress}");
     let asked = replay.asked.lock().expect("the log").clone();
     let proxied = asked.iter().filter(|p| p.ends_with("/proxy/metrics")).count();
@@ -594,9 +574,7 @@ fn continue_tokens_that_always_expire_are_not_followed_for_ever() {
             policies_route(),
         ],
     );
-    let kubeconfig = replay.kubeconfig(&dir);
-    let (code, report, progress) =
-        plugin(&["--kubeconfig", &kubeconfig.to_string_lossy(), "--page-size", "1"]);
+    let (code, report, progress) = against(&replay, &dir, &["--page-size", "1"]);
     assert_ne!(code, 2, "{report}\n{progress}");
     assert!(
         report.contains(
